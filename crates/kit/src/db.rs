@@ -1,0 +1,187 @@
+//! Database setup: a PostgreSQL or SQLite pool chosen by URL, one schema per service on
+//! PostgreSQL (so services can share a server without sharing tables), migrations embedded
+//! in the binary and applied at start-up.
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlSafeStr, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A failure to open or migrate a database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL is neither `postgres://…` nor `sqlite:…`.
+    #[error("unsupported database URL {0:?}: expected postgres://… or sqlite:…")]
+    UnsupportedUrl(String),
+    /// Connecting failed.
+    #[error("cannot connect to {target}: {source}")]
+    Connect {
+        /// The database, without credentials.
+        target: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("migrating {target}: {source}")]
+    Migrate {
+        /// The database, without credentials.
+        target: String,
+        /// The migrator's error.
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// An open pool on one of the two SQL backends.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// PostgreSQL, with `search_path` set to the service's schema.
+    Postgres(PgPool),
+    /// A SQLite file in WAL mode.
+    Sqlite(SqlitePool),
+}
+
+/// One migration, embedded with `include_str!`.
+#[derive(Debug, Clone, Copy)]
+pub struct MigrationFile {
+    /// Monotonic version.
+    pub version: i64,
+    /// Short description.
+    pub description: &'static str,
+    /// The SQL.
+    pub sql: &'static str,
+}
+
+/// A service's migrations for both backends.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    /// Applied on PostgreSQL.
+    pub postgres: &'static [MigrationFile],
+    /// Applied on SQLite.
+    pub sqlite: &'static [MigrationFile],
+}
+
+/// How to open a pool.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// `postgres://…` or `sqlite:path` / `sqlite://path`.
+    pub url: String,
+    /// PostgreSQL schema owned by the service (ignored on SQLite: one file per service).
+    pub schema: String,
+    /// Pool size on PostgreSQL.
+    pub max_connections: u32,
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens the pool and applies `migrations`.
+pub async fn connect(options: &DbOptions, migrations: &Migrations) -> Result<Db, DbError> {
+    let target = redact(&options.url);
+    let db = if options.url.starts_with("postgres:") || options.url.starts_with("postgresql:") {
+        let connect = PgConnectOptions::from_str(&options.url)
+            .map_err(|source| DbError::Connect { target: target.clone(), source })?
+            .options([("search_path", options.schema.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(connect)
+            .await
+            .map_err(|source| DbError::Connect { target: target.clone(), source })?;
+        let mut migrator = migrator(migrations.postgres);
+        migrator.create_schema(options.schema.clone());
+        migrator.run(&pool).await.map_err(|source| DbError::Migrate { target, source })?;
+        Db::Postgres(pool)
+    } else if let Some(path) = options.url.strip_prefix("sqlite:") {
+        let path = path.trim_start_matches("//");
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        // One connection: SQLite has one writer anyway, and a single connection never sees
+        // SQLITE_BUSY from its own process. Statements take microseconds, so reads queueing
+        // behind writes costs less than lock retries would.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect)
+            .await
+            .map_err(|source| DbError::Connect { target: target.clone(), source })?;
+        migrator(migrations.sqlite)
+            .run(&pool)
+            .await
+            .map_err(|source| DbError::Migrate { target, source })?;
+        Db::Sqlite(pool)
+    } else {
+        return Err(DbError::UnsupportedUrl(target));
+    };
+    Ok(db)
+}
+
+fn migrator(files: &'static [MigrationFile]) -> Migrator {
+    Migrator::with_migrations(
+        files
+            .iter()
+            .map(|f| {
+                Migration::new(
+                    f.version,
+                    f.description.into(),
+                    MigrationType::Simple,
+                    f.sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+impl Db {
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        match self {
+            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
+            Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
+        }
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        match self {
+            Db::Postgres(pool) => pool.close().await,
+            Db::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Whether an error is a unique-constraint violation.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Declares a [`Migrations`] constant from files under the crate's `migrations/postgres` and
+/// `migrations/sqlite` folders: `migrations!(MIGRATIONS; 1 "init" "0001_init.sql")`.
+#[macro_export]
+macro_rules! migrations {
+    ($name:ident; $($version:literal $description:literal $file:literal),+ $(,)?) => {
+        /// This service's schema, for both backends.
+        pub const $name: $crate::db::Migrations = $crate::db::Migrations {
+            postgres: &[$($crate::db::MigrationFile {
+                version: $version,
+                description: $description,
+                sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres/", $file)),
+            }),+],
+            sqlite: &[$($crate::db::MigrationFile {
+                version: $version,
+                description: $description,
+                sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/", $file)),
+            }),+],
+        };
+    };
+}

@@ -1,0 +1,155 @@
+//! The outbound client for service-to-service calls: pooled keep-alive connections, a
+//! deadline on every call, and retries only where they are safe (the connection was never
+//! made, so the request never left).
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use serde::{Serialize, de::DeserializeOwned};
+use std::time::Duration;
+
+/// A call to another service that did not give the expected answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No connection could be made.
+    #[error("{service} unavailable: {reason}")]
+    Unavailable {
+        /// The peer.
+        service: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// No answer within the deadline.
+    #[error("{service} timed out")]
+    Timeout {
+        /// The peer.
+        service: &'static str,
+    },
+    /// The peer answered with an error status.
+    #[error("{service} answered {status}: {detail}")]
+    Status {
+        /// The peer.
+        service: &'static str,
+        /// Its status.
+        status: StatusCode,
+        /// Its `detail`, or the body.
+        detail: String,
+    },
+    /// The peer's body was not what we expected.
+    #[error("{service} sent an unreadable body: {reason}")]
+    Decode {
+        /// The peer.
+        service: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A client for one peer service.
+#[derive(Clone, Debug)]
+pub struct ServiceClient {
+    service: &'static str,
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+/// Connection attempts for one call (the first plus retries).
+const CONNECT_ATTEMPTS: u32 = 3;
+
+impl ServiceClient {
+    /// A client for `service` at `base` (`http://host:port`).
+    pub fn new(service: &'static str, base: impl Into<String>, timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(3)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        ServiceClient { service, base: base.into(), client, timeout }
+    }
+
+    /// `GET` and decode JSON.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let bytes = self.call(Method::GET, path, None).await?;
+        self.decode(&bytes)
+    }
+
+    /// Sends `body` as JSON and decodes the JSON answer.
+    pub async fn send_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body).map_err(|e| ClientError::Decode { service: self.service, reason: e.to_string() })?;
+        let bytes = self.call(method, path, Some(Bytes::from(body))).await?;
+        self.decode(&bytes)
+    }
+
+    /// A call whose answer body is ignored.
+    pub async fn send(&self, method: Method, path: &str) -> Result<(), ClientError> {
+        self.call(method, path, None).await.map(|_| ())
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, ClientError> {
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode { service: self.service, reason: e.to_string() })
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Bytes>) -> Result<Bytes, ClientError> {
+        let uri = format!("{}{}", self.base, path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = Request::builder().method(method.clone()).uri(&uri).header(header::ACCEPT, "application/json");
+            if body.is_some() {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+            }
+            if let Some(id) = crate::problem::current_request_id() {
+                request = request.header("x-request-id", id);
+            }
+            let request = request
+                .body(Full::new(body.clone().unwrap_or_default()))
+                .map_err(|e| ClientError::Unavailable { service: self.service, reason: e.to_string() })?;
+            let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+                Err(_) => return Err(ClientError::Timeout { service: self.service }),
+                Ok(Err(err)) if err.is_connect() && attempt < CONNECT_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt * attempt))).await;
+                    continue;
+                }
+                Ok(Err(err)) => {
+                    return Err(ClientError::Unavailable { service: self.service, reason: error_chain(&err) });
+                }
+                Ok(Ok(response)) => response,
+            };
+            let status = response.status();
+            let collected = tokio::time::timeout(self.timeout, response.into_body().collect())
+                .await
+                .map_err(|_| ClientError::Timeout { service: self.service })?
+                .map_err(|e| ClientError::Unavailable { service: self.service, reason: e.to_string() })?;
+            let bytes = collected.to_bytes();
+            if status.is_success() {
+                return Ok(bytes);
+            }
+            let detail = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(ClientError::Status { service: self.service, status, detail });
+        }
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,25 @@
+//! Plumbing every service needs and no business rule lives in.
+//!
+//! - [`config`]: environment readers whose errors name the variable.
+//! - [`problem`]: RFC 9457 problem+json errors, request ids, JSON/query extractors that
+//!   reject bad input with a 422 naming the field.
+//! - [`db`]: PostgreSQL and SQLite pools, per-service schemas and migrations.
+//! - [`bus`]: the [`bus::EventBus`] trait, its embedded durable log, and the consumer loop.
+//! - [`outbox`]: the transactional outbox and its relay.
+//! - [`http`]: the outbound service client (timeouts, retries on connect failure).
+//! - [`server`]: the common router layers, `/health`, and serving until shutdown.
+//! - [`shutdown`]: one cancellation token, cancelled on SIGINT/SIGTERM.
+//! - [`telemetry`]: tracing setup.
+#![warn(missing_docs)]
+
+pub mod bus;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod outbox;
+pub mod problem;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use problem::Problem;
