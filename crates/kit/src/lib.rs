@@ -10,6 +10,7 @@
 //! - [`server`]: the common router layers, `/health`, and serving until shutdown.
 //! - [`shutdown`]: one cancellation token, cancelled on SIGINT/SIGTERM.
 //! - [`telemetry`]: tracing setup.
+//! - [`testing`]: fresh test databases, skip-or-fail when a test server is missing.
 #![warn(missing_docs)]
 
 pub mod bus;
@@ -21,5 +22,6 @@ pub mod problem;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod testing;
 
 pub use problem::Problem;

@@ -1,0 +1,61 @@
+//! Gateway settings from the environment.
+
+use kit::config::{ConfigError, millis_or, parse_or, url_or};
+use std::time::Duration;
+
+/// Where the gateway listens, where each service lives, and how long to wait for them.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen host (`GATEWAY_HOST`, default `127.0.0.1`).
+    pub host: String,
+    /// Listen port (`GATEWAY_PORT`, default 9000; 0 picks a free one).
+    pub port: u16,
+    /// Product service base URL (`PRODUCT_SERVICE_URL`).
+    pub product_url: String,
+    /// Order service base URL (`ORDER_SERVICE_URL`).
+    pub order_url: String,
+    /// Inventory service base URL (`INVENTORY_SERVICE_URL`).
+    pub inventory_url: String,
+    /// Limit on opening a TCP connection to a service (`GATEWAY_CONNECT_TIMEOUT_MS`).
+    pub connect_timeout: Duration,
+    /// Limit on a service's response headers arriving (`GATEWAY_UPSTREAM_TIMEOUT_MS`).
+    pub upstream_timeout: Duration,
+}
+
+impl Config {
+    /// Reads the environment, falling back to the original's ports and timeouts.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let config = Config {
+            host: parse_or("GATEWAY_HOST", "127.0.0.1".to_owned())?,
+            port: parse_or("GATEWAY_PORT", 9000)?,
+            product_url: url_or("PRODUCT_SERVICE_URL", "http://127.0.0.1:8001")?,
+            order_url: url_or("ORDER_SERVICE_URL", "http://127.0.0.1:8002")?,
+            inventory_url: url_or("INVENTORY_SERVICE_URL", "http://127.0.0.1:8003")?,
+            connect_timeout: millis_or("GATEWAY_CONNECT_TIMEOUT_MS", Duration::from_millis(3000))?,
+            upstream_timeout: millis_or("GATEWAY_UPSTREAM_TIMEOUT_MS", Duration::from_millis(10_000))?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what [`Config::from_env`] cannot see when a `Config` is built by hand: base
+    /// URLs the proxy can use, and non-zero timeouts (zero would fail every request).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (var, url) in [
+            ("PRODUCT_SERVICE_URL", &self.product_url),
+            ("ORDER_SERVICE_URL", &self.order_url),
+            ("INVENTORY_SERVICE_URL", &self.inventory_url),
+        ] {
+            crate::proxy::Target::parse(url).map_err(|e| ConfigError::new(var, e.to_string()))?;
+        }
+        for (var, value) in [
+            ("GATEWAY_CONNECT_TIMEOUT_MS", self.connect_timeout),
+            ("GATEWAY_UPSTREAM_TIMEOUT_MS", self.upstream_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::new(var, "must be greater than 0"));
+            }
+        }
+        Ok(())
+    }
+}

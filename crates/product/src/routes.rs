@@ -1,0 +1,194 @@
+//! `/api/products`: create, list (paged, filtered, batch by ids), ranked search, get,
+//! partial update, delete.
+
+use crate::domain::{CreateProduct, Product, UpdateProduct, valid_id};
+use crate::error::ProductError;
+use crate::store::{ListFilter, Page, ProductStore, StoreError};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json as AxumJson, Router};
+use contracts::Money;
+use kit::problem::{FieldError, Json, Query};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Shared handler state.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where products live.
+    pub store: Arc<dyn ProductStore>,
+}
+
+/// The product routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/products", get(list).post(create))
+        .route("/api/products/search", get(search))
+        .route("/api/products/{id}", get(fetch).put(update).patch(update).delete(remove))
+        .with_state(state)
+}
+
+/// Largest page a client may ask for.
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    page: Option<i64>,
+    page_size: Option<i64>,
+    category: Option<String>,
+    tag: Option<String>,
+    min_price: Option<f64>,
+    max_price: Option<f64>,
+    ids: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ProductPage {
+    products: Vec<Product>,
+    total: i64,
+    page: i64,
+    page_size: i64,
+}
+
+fn page(page: Option<i64>, size: Option<i64>, default_size: i64, errors: &mut Vec<FieldError>) -> Page {
+    let page = page.unwrap_or(1);
+    let size = size.unwrap_or(default_size);
+    if page < 1 {
+        errors.push(FieldError::new("page", "must be 1 or more"));
+    }
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+        errors.push(FieldError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}")));
+    }
+    Page { page, size }
+}
+
+fn price(field: &str, value: Option<f64>, errors: &mut Vec<FieldError>) -> Option<Money> {
+    value.and_then(|v| match Money::from_decimal(v) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            errors.push(FieldError::new(field, e.to_string()));
+            None
+        }
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<AxumJson<ProductPage>, ProductError> {
+    let mut errors = Vec::new();
+    let page = page(params.page, params.page_size, 10, &mut errors);
+    let ids = params.ids.map(|ids| {
+        ids.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>()
+    });
+    if ids.as_ref().is_some_and(|ids| ids.len() > MAX_PAGE_SIZE as usize) {
+        errors.push(FieldError::new("ids", format!("at most {MAX_PAGE_SIZE} ids")));
+    }
+    let filter = ListFilter {
+        category: params.category.filter(|c| !c.trim().is_empty()),
+        tag: params.tag.map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()),
+        min_price: price("min_price", params.min_price, &mut errors),
+        max_price: price("max_price", params.max_price, &mut errors),
+        ids,
+    };
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    let (products, total) = state.store.list(&filter, page).await?;
+    Ok(AxumJson(ProductPage { products, total, page: page.page, page_size: page.size }))
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+/// Words of a query, lower-cased; punctuation separates words and never reaches the engine.
+fn search_terms(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase().chars().take(50).collect::<String>())
+        .take(10)
+        .collect()
+}
+
+async fn search(
+    State(state): State<AppState>,
+    Query(params): Query<SearchParams>,
+) -> Result<AxumJson<Vec<Product>>, ProductError> {
+    let mut errors = Vec::new();
+    let q = params.q.unwrap_or_default();
+    if q.trim().is_empty() {
+        errors.push(FieldError::new("q", "is required and must not be empty"));
+    } else if q.chars().count() > 200 {
+        errors.push(FieldError::new("q", "must be at most 200 characters"));
+    }
+    let page = page(params.page, params.page_size, 20, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    Ok(AxumJson(state.store.search(&search_terms(&q), page).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<CreateProduct>,
+) -> Result<(StatusCode, AxumJson<Product>), ProductError> {
+    let product = body.parse()?;
+    state.store.insert(&product).await.map_err(|e| match e {
+        StoreError::Duplicate => ProductError::Duplicate(product.id.clone()),
+        other => other.into(),
+    })?;
+    Ok((StatusCode::CREATED, AxumJson(product)))
+}
+
+async fn fetch(State(state): State<AppState>, Path(id): Path<String>) -> Result<AxumJson<Product>, ProductError> {
+    if !valid_id(&id) {
+        return Err(ProductError::InvalidId);
+    }
+    state.store.get(&id).await?.map(AxumJson).ok_or(ProductError::NotFound(id))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateProduct>,
+) -> Result<AxumJson<Product>, ProductError> {
+    if !valid_id(&id) {
+        return Err(ProductError::InvalidId);
+    }
+    let patch = body.parse()?;
+    if patch.is_empty() {
+        return Err(ProductError::NoFields);
+    }
+    state.store.update(&id, &patch).await?.map(AxumJson).ok_or(ProductError::NotFound(id))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<AxumJson<serde_json::Value>, ProductError> {
+    if !valid_id(&id) {
+        return Err(ProductError::InvalidId);
+    }
+    if state.store.delete(&id).await? {
+        Ok(AxumJson(serde_json::json!({ "message": format!("Product {id} deleted successfully") })))
+    } else {
+        Err(ProductError::NotFound(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_terms;
+
+    #[test]
+    fn search_terms_drop_query_syntax() {
+        assert_eq!(search_terms("iPhone (15) Pro*"), ["iphone", "15", "pro"]);
+        assert_eq!(search_terms("\" OR 1=1 --"), ["or", "1", "1"]);
+        assert!(search_terms("+-*()").is_empty());
+    }
+}

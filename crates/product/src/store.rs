@@ -1,0 +1,367 @@
+//! Product persistence behind [`ProductStore`]. SQLite and PostgreSQL share one
+//! implementation (the SQL is written once, instantiated per backend by a macro); only
+//! full-text search and two JSON filters differ. MongoDB will be a third implementation.
+//!
+//! Every write also appends its `product-updated` event to the outbox in the same
+//! transaction, so no change is ever published without being stored or stored without
+//! being published.
+
+use crate::domain::{Product, ProductPatch};
+use async_trait::async_trait;
+use contracts::Money;
+use contracts::events::{Envelope, ProductChange, ProductEvent};
+use kit::db::Db;
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A product with this id exists already.
+    #[error("duplicate product id")]
+    Duplicate,
+    /// The database failed.
+    #[error("product store: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// List filters; all optional, combined with AND.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    /// Exact category, case-insensitive.
+    pub category: Option<String>,
+    /// Has this (lower-case) tag.
+    pub tag: Option<String>,
+    /// Price at least.
+    pub min_price: Option<Money>,
+    /// Price at most.
+    pub max_price: Option<Money>,
+    /// One of these ids.
+    pub ids: Option<Vec<String>>,
+}
+
+/// A page request: 1-based page number and its size.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// 1-based.
+    pub page: i64,
+    /// Rows per page.
+    pub size: i64,
+}
+
+impl Page {
+    fn offset(self) -> i64 {
+        (self.page - 1).saturating_mul(self.size)
+    }
+}
+
+/// Product persistence.
+#[async_trait]
+pub trait ProductStore: Send + Sync + 'static {
+    /// Inserts a new product.
+    async fn insert(&self, product: &Product) -> Result<(), StoreError>;
+    /// Inserts products whose ids are not taken yet; how many were new.
+    async fn insert_missing(&self, products: &[Product]) -> Result<u64, StoreError>;
+    /// One product.
+    async fn get(&self, id: &str) -> Result<Option<Product>, StoreError>;
+    /// A page of products in creation order, and the total matching.
+    async fn list(&self, filter: &ListFilter, page: Page) -> Result<(Vec<Product>, i64), StoreError>;
+    /// Products matching any of `terms`, best first.
+    async fn search(&self, terms: &[String], page: Page) -> Result<Vec<Product>, StoreError>;
+    /// Applies `patch` atomically; `None` if there is no such product.
+    async fn update(&self, id: &str, patch: &ProductPatch) -> Result<Option<Product>, StoreError>;
+    /// Deletes; `false` if there was no such product.
+    async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// The SQL implementation for both backends.
+#[derive(Clone)]
+pub struct SqlProductStore {
+    db: Db,
+    published: Arc<Notify>,
+}
+
+impl SqlProductStore {
+    /// A store on `db`; `published` is poked after each commit that wrote an outbox row.
+    pub fn new(db: Db, published: Arc<Notify>) -> Self {
+        SqlProductStore { db, published }
+    }
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Json<Vec<String>>,
+    Option<String>,
+    i64,
+    Json<Map<String, Value>>,
+    OffsetDateTime,
+    OffsetDateTime,
+);
+
+fn from_row(row: Row) -> Product {
+    let (id, name, description, price, category, tags, image_url, stock_quantity, attributes, created_at, updated_at) =
+        row;
+    Product {
+        id,
+        name,
+        description,
+        price: Money::from_cents(price),
+        category,
+        tags: tags.0,
+        image_url,
+        stock_quantity,
+        attributes: attributes.0,
+        created_at,
+        updated_at,
+    }
+}
+
+fn event(change: ProductChange, id: &str, product: Option<&Product>) -> kit::bus::OutgoingMessage {
+    kit::outbox::message(&Envelope::new(ProductEvent {
+        change,
+        product_id: id.to_owned(),
+        product: product.and_then(|p| serde_json::to_value(p).ok()),
+    }))
+}
+
+macro_rules! columns {
+    () => {
+        "id, name, description, price_cents, category, tags, image_url, stock_quantity, attributes, created_at, updated_at"
+    };
+}
+
+macro_rules! filters {
+    ($tag:literal, $ids:literal) => {
+        concat!(
+            " WHERE ($1 IS NULL OR lower(category) = lower($1))",
+            " AND ($2 IS NULL OR price_cents >= $2)",
+            " AND ($3 IS NULL OR price_cents <= $3)",
+            " AND ($4 IS NULL OR ",
+            $tag,
+            ")",
+            " AND ($5 IS NULL OR id IN (",
+            $ids,
+            "))"
+        )
+    };
+}
+
+macro_rules! product_backend {
+    ($module:ident, $Db:ty, tag = $tag:literal, ids = $ids:literal, search = $search:expr, query = $query:path) => {
+        mod $module {
+            use super::*;
+            use kit::outbox::$module as outbox;
+
+            type Pool = sqlx::Pool<$Db>;
+
+            pub async fn insert(pool: &Pool, products: &[Product], skip_existing: bool) -> Result<u64, StoreError> {
+                let mut tx = pool.begin().await?;
+                let mut inserted = 0;
+                for p in products {
+                    let sql = if skip_existing {
+                        concat!("INSERT INTO products (", columns!(), ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (id) DO NOTHING")
+                    } else {
+                        concat!("INSERT INTO products (", columns!(), ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")
+                    };
+                    let result = sqlx::query(sql)
+                        .bind(&p.id)
+                        .bind(&p.name)
+                        .bind(&p.description)
+                        .bind(p.price.cents())
+                        .bind(&p.category)
+                        .bind(Json(&p.tags))
+                        .bind(&p.image_url)
+                        .bind(p.stock_quantity)
+                        .bind(Json(&p.attributes))
+                        .bind(p.created_at)
+                        .bind(p.updated_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| if kit::db::is_unique_violation(&e) { StoreError::Duplicate } else { e.into() })?;
+                    if result.rows_affected() == 1 {
+                        inserted += 1;
+                        outbox::enqueue(&mut tx, &event(ProductChange::Created, &p.id, Some(p))).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(inserted)
+            }
+
+            pub async fn get(pool: &Pool, id: &str) -> Result<Option<Product>, StoreError> {
+                let row: Option<Row> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM products WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+                Ok(row.map(from_row))
+            }
+
+            pub async fn list(pool: &Pool, f: &ListFilter, page: Page) -> Result<(Vec<Product>, i64), StoreError> {
+                let ids = f.ids.as_ref().map(|ids| Json(ids.clone()));
+                let rows: Vec<Row> = sqlx::query_as(concat!(
+                    "SELECT ", columns!(), " FROM products", filters!($tag, $ids),
+                    " ORDER BY created_at, id LIMIT $6 OFFSET $7"
+                ))
+                .bind(&f.category)
+                .bind(f.min_price.map(Money::cents))
+                .bind(f.max_price.map(Money::cents))
+                .bind(&f.tag)
+                .bind(&ids)
+                .bind(page.size)
+                .bind(page.offset())
+                .fetch_all(pool)
+                .await?;
+                let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*) FROM products", filters!($tag, $ids)))
+                    .bind(&f.category)
+                    .bind(f.min_price.map(Money::cents))
+                    .bind(f.max_price.map(Money::cents))
+                    .bind(&f.tag)
+                    .bind(&ids)
+                    .fetch_one(pool)
+                    .await?;
+                Ok((rows.into_iter().map(from_row).collect(), total))
+            }
+
+            pub async fn search(pool: &Pool, terms: &[String], page: Page) -> Result<Vec<Product>, StoreError> {
+                let rows: Vec<Row> = sqlx::query_as($search)
+                    .bind($query(terms))
+                    .bind(page.size)
+                    .bind(page.offset())
+                    .fetch_all(pool)
+                    .await?;
+                Ok(rows.into_iter().map(from_row).collect())
+            }
+
+            pub async fn update(pool: &Pool, id: &str, patch: &ProductPatch, now: OffsetDateTime) -> Result<Option<Product>, StoreError> {
+                let mut tx = pool.begin().await?;
+                let row: Option<Row> = sqlx::query_as(concat!(
+                    "UPDATE products SET name = COALESCE($2, name), description = COALESCE($3, description),
+                       price_cents = COALESCE($4, price_cents), category = COALESCE($5, category),
+                       tags = COALESCE($6, tags), image_url = CASE WHEN $7 THEN $8 ELSE image_url END,
+                       stock_quantity = COALESCE($9, stock_quantity), attributes = COALESCE($10, attributes),
+                       updated_at = $11
+                     WHERE id = $1 RETURNING ", columns!()
+                ))
+                .bind(id)
+                .bind(&patch.name)
+                .bind(&patch.description)
+                .bind(patch.price.map(Money::cents))
+                .bind(&patch.category)
+                .bind(patch.tags.as_ref().map(Json))
+                .bind(patch.image_url.is_some())
+                .bind(patch.image_url.clone().flatten())
+                .bind(patch.stock_quantity)
+                .bind(patch.attributes.as_ref().map(Json))
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(product) = row.map(from_row) else { return Ok(None) };
+                outbox::enqueue(&mut tx, &event(ProductChange::Updated, id, Some(&product))).await?;
+                tx.commit().await?;
+                Ok(Some(product))
+            }
+
+            pub async fn delete(pool: &Pool, id: &str) -> Result<bool, StoreError> {
+                let mut tx = pool.begin().await?;
+                let deleted = sqlx::query("DELETE FROM products WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                if deleted.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                outbox::enqueue(&mut tx, &event(ProductChange::Deleted, id, None)).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
+    };
+}
+
+/// `term:*` alternatives for `to_tsquery`; terms are alphanumeric, so no query syntax leaks in.
+fn pg_query(terms: &[String]) -> String {
+    terms.iter().map(|t| format!("{t}:*")).collect::<Vec<_>>().join(" | ")
+}
+
+/// FTS5 alternatives, each the stemmed word or a prefix; quoted, so no query syntax leaks in.
+fn fts5_query(terms: &[String]) -> String {
+    terms.iter().map(|t| format!("(\"{t}\" OR \"{t}\"*)")).collect::<Vec<_>>().join(" OR ")
+}
+
+product_backend!(
+    pg,
+    sqlx::Postgres,
+    tag = "tags ? $4",
+    ids = "SELECT jsonb_array_elements_text($5::jsonb)",
+    search = concat!(
+        "SELECT ", columns!(), " FROM products, to_tsquery('english', $1) query
+         WHERE search @@ query ORDER BY ts_rank(search, query) DESC, id LIMIT $2 OFFSET $3"
+    ),
+    query = pg_query
+);
+product_backend!(
+    lite,
+    sqlx::Sqlite,
+    tag = "EXISTS (SELECT 1 FROM json_each(products.tags) WHERE json_each.value = $4)",
+    ids = "SELECT value FROM json_each($5)",
+    search = "SELECT p.id, p.name, p.description, p.price_cents, p.category, p.tags, p.image_url,
+                     p.stock_quantity, p.attributes, p.created_at, p.updated_at
+              FROM products_fts JOIN products p ON p.id = products_fts.id
+              WHERE products_fts MATCH $1
+              ORDER BY bm25(products_fts, 0.0, 10.0, 5.0, 5.0, 1.0), p.id LIMIT $2 OFFSET $3",
+    query = fts5_query
+);
+
+macro_rules! dispatch {
+    ($self:ident, $f:ident($($arg:expr),*)) => {
+        match &$self.db {
+            Db::Postgres(pool) => pg::$f(pool, $($arg),*).await,
+            Db::Sqlite(pool) => lite::$f(pool, $($arg),*).await,
+        }
+    };
+}
+
+#[async_trait]
+impl ProductStore for SqlProductStore {
+    async fn insert(&self, product: &Product) -> Result<(), StoreError> {
+        dispatch!(self, insert(std::slice::from_ref(product), false))?;
+        self.published.notify_one();
+        Ok(())
+    }
+
+    async fn insert_missing(&self, products: &[Product]) -> Result<u64, StoreError> {
+        let n = dispatch!(self, insert(products, true))?;
+        self.published.notify_one();
+        Ok(n)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Product>, StoreError> {
+        dispatch!(self, get(id))
+    }
+
+    async fn list(&self, filter: &ListFilter, page: Page) -> Result<(Vec<Product>, i64), StoreError> {
+        dispatch!(self, list(filter, page))
+    }
+
+    async fn search(&self, terms: &[String], page: Page) -> Result<Vec<Product>, StoreError> {
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        dispatch!(self, search(terms, page))
+    }
+
+    async fn update(&self, id: &str, patch: &ProductPatch) -> Result<Option<Product>, StoreError> {
+        let updated = dispatch!(self, update(id, patch, crate::domain::now()))?;
+        self.published.notify_one();
+        Ok(updated)
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let deleted = dispatch!(self, delete(id))?;
+        self.published.notify_one();
+        Ok(deleted)
+    }
+}
