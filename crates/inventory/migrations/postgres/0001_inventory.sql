@@ -1,0 +1,42 @@
+CREATE TABLE inventory (
+    id UUID NOT NULL UNIQUE,
+    product_id TEXT PRIMARY KEY,
+    product_name TEXT NOT NULL,
+    quantity BIGINT NOT NULL CHECK (quantity >= 0),
+    reserved_qty BIGINT NOT NULL DEFAULT 0 CHECK (reserved_qty >= 0 AND reserved_qty <= quantity),
+    low_stock_threshold BIGINT NOT NULL DEFAULT 10 CHECK (low_stock_threshold >= 0),
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+-- One row per order: stock held for it, all items or none.
+CREATE TABLE reservations (
+    order_id UUID PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'CONFIRMED', 'RELEASED', 'COMMITTED')),
+    expires_at TIMESTAMPTZ NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX reservations_pending ON reservations (expires_at) WHERE status = 'PENDING';
+
+CREATE TABLE reservation_items (
+    order_id UUID NOT NULL REFERENCES reservations (order_id),
+    product_id TEXT NOT NULL,
+    quantity BIGINT NOT NULL CHECK (quantity > 0),
+    PRIMARY KEY (order_id, product_id)
+);
+
+-- Events already applied, so a redelivery changes nothing.
+CREATE TABLE processed_events (
+    event_id UUID PRIMARY KEY,
+    processed_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE outbox (
+    id BIGSERIAL PRIMARY KEY,
+    topic TEXT NOT NULL,
+    key TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    payload BYTEA NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);

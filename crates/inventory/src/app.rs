@@ -1,0 +1,93 @@
+//! Start-up: open and migrate the store, bind the listener, wire the outbox relay, the order
+//! event consumer and the reservation expiry sweeper.
+
+use crate::config::Config;
+use crate::domain::NewItem;
+use crate::reservations::{CONSUMER_GROUP, ExpirySweeper, OrderEvents, TOPICS};
+use crate::routes::{AppState, router};
+use crate::store::{InventoryStore, SqlInventoryStore, StoreError};
+use kit::bus::EventBus;
+use kit::db::{Db, DbError};
+use kit::http::ServiceClient;
+use kit::outbox::Relay;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+kit::migrations!(MIGRATIONS; 1 "inventory" "0001_inventory.sql");
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// The port could not be bound.
+    #[error("binding {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// A built, not yet running, inventory service.
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    relay: Relay,
+    store: Arc<SqlInventoryStore>,
+    bus: Arc<dyn EventBus>,
+    sweeper: ExpirySweeper,
+    db: Db,
+}
+
+impl App {
+    /// Opens the store and binds the port; nothing runs until [`App::run_until_stopped`].
+    pub async fn build(config: Config, bus: Arc<dyn EventBus>) -> Result<App, StartError> {
+        let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
+        let relay = Relay::new(db.clone(), bus.clone());
+        let store = Arc::new(SqlInventoryStore::new(db.clone(), relay.waker()));
+        let ready_db = db.clone();
+        let router = kit::server::service_router(
+            "inventory-service",
+            router(AppState { store: store.clone(), reservation_ttl: config.reservation_ttl }),
+            Arc::new(move || {
+                let db = ready_db.clone();
+                Box::pin(async move { db.ping().await })
+            }),
+        );
+        let sweeper = ExpirySweeper {
+            store: store.clone(),
+            orders: config.order_service_url.as_ref().map(|url| ServiceClient::new("order-service", url.clone(), Duration::from_secs(5))),
+            interval: config.sweep_interval(),
+        };
+        let listener = kit::server::bind(&config.host, config.port)
+            .await
+            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
+        Ok(App { listener, router, relay, store, bus, sweeper, db })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Adds stock records whose product ids are free; how many were added.
+    pub async fn seed(&self, items: &[NewItem]) -> Result<u64, StoreError> {
+        self.store.insert_missing(items).await
+    }
+
+    /// Serves, relays, consumes and sweeps until `shutdown`.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let relay = tokio::spawn(self.relay.run(shutdown.clone()));
+        let consumer = tokio::spawn({
+            let handler = Arc::new(OrderEvents { store: self.store.clone() });
+            let (bus, shutdown) = (self.bus.clone(), shutdown.clone());
+            async move { kit::bus::consumer::run(bus, CONSUMER_GROUP, &TOPICS, handler, shutdown).await }
+        });
+        let sweeper = tokio::spawn(self.sweeper.run(shutdown.clone()));
+        let served = kit::server::serve(self.listener, self.router, shutdown.clone()).await;
+        shutdown.cancel();
+        let _ = tokio::join!(relay, consumer, sweeper);
+        self.db.close().await;
+        served
+    }
+}

@@ -1,0 +1,47 @@
+//! The inventory service's settings.
+
+use kit::config::{self, ConfigError};
+use kit::db::DbOptions;
+use std::time::Duration;
+
+/// Settings of one inventory service instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub host: String,
+    /// Listen port (0 picks one).
+    pub port: u16,
+    /// Stock store.
+    pub database: DbOptions,
+    /// How long a reservation waits for its order before it may be released.
+    pub reservation_ttl: Duration,
+    /// The order service, asked before an expired reservation is released.
+    pub order_service_url: Option<String>,
+}
+
+impl Config {
+    /// From `INVENTORY_HOST`, `INVENTORY_PORT`, `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`,
+    /// `RESERVATION_TTL_SECS`, `ORDER_SERVICE_URL`.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let reservation_ttl = config::seconds_or("RESERVATION_TTL_SECS", Duration::from_secs(900))?;
+        if reservation_ttl.is_zero() {
+            return Err(ConfigError::new("RESERVATION_TTL_SECS", "must be greater than 0"));
+        }
+        Ok(Config {
+            host: config::optional("INVENTORY_HOST").unwrap_or_else(|| "0.0.0.0".into()),
+            port: config::parse_or("INVENTORY_PORT", 8003)?,
+            database: DbOptions {
+                url: config::required("DATABASE_URL")?,
+                schema: "inventory".into(),
+                max_connections: config::parse_or("DATABASE_MAX_CONNECTIONS", 16)?,
+            },
+            reservation_ttl,
+            order_service_url: Some(config::url_or("ORDER_SERVICE_URL", "http://127.0.0.1:8002")?),
+        })
+    }
+
+    /// Time between expiry sweeps: a fraction of the TTL, between 50 ms and 30 s.
+    pub fn sweep_interval(&self) -> Duration {
+        (self.reservation_ttl / 4).clamp(Duration::from_millis(50), Duration::from_secs(30))
+    }
+}

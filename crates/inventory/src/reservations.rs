@@ -1,0 +1,115 @@
+//! The life of a reservation after it is made: order events confirm, release or commit it,
+//! and a sweeper releases the ones whose order never materialised.
+
+use crate::domain::Transition;
+use crate::store::InventoryStore;
+use async_trait::async_trait;
+use contracts::events::{EnvelopeHeader, topics};
+use kit::bus::Message;
+use kit::bus::consumer::{HandleError, Handler};
+use kit::http::{ClientError, ServiceClient};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The consumer group of the inventory service.
+pub const CONSUMER_GROUP: &str = "inventory-service";
+/// The topics it consumes.
+pub const TOPICS: [&str; 3] = [topics::ORDER_PLACED, topics::ORDER_CANCELLED, topics::ORDER_STATUS_CHANGED];
+
+/// Applies order events to reservations.
+pub struct OrderEvents {
+    /// Where reservations live.
+    pub store: Arc<dyn InventoryStore>,
+}
+
+#[derive(Deserialize)]
+struct OrderRef {
+    order_id: Uuid,
+    new_status: Option<String>,
+}
+
+#[async_trait]
+impl Handler for OrderEvents {
+    async fn handle(&self, message: &Message, header: &EnvelopeHeader) -> Result<(), HandleError> {
+        let order: OrderRef = serde_json::from_slice(&message.payload)
+            .map_err(|e| HandleError::Poison(format!("not an order event: {e}")))?;
+        let transition = match (message.topic.as_str(), order.new_status.as_deref()) {
+            (topics::ORDER_PLACED, _) => Transition::Confirm,
+            (topics::ORDER_CANCELLED, _) => Transition::Release,
+            (topics::ORDER_STATUS_CHANGED, Some("SHIPPED")) => Transition::Commit,
+            _ => return Ok(()),
+        };
+        let outcome = self
+            .store
+            .transition(order.order_id, transition, Some(header.event_id))
+            .await
+            .map_err(|e| HandleError::Transient(e.to_string()))?;
+        tracing::debug!(order_id = %order.order_id, ?transition, ?outcome, "order event applied");
+        Ok(())
+    }
+}
+
+/// Releases pending reservations past their expiry whose order does not exist. It asks the
+/// order service first: an order whose `order-placed` event is merely late (bus down) keeps
+/// its stock.
+pub struct ExpirySweeper {
+    /// Where reservations live.
+    pub store: Arc<dyn InventoryStore>,
+    /// The order service; `None` releases without asking.
+    pub orders: Option<ServiceClient>,
+    /// Time between sweeps.
+    pub interval: Duration,
+}
+
+impl ExpirySweeper {
+    /// One sweep; how many reservations were released.
+    pub async fn sweep(&self) -> usize {
+        let expired = match self.store.expired(time::OffsetDateTime::now_utc(), 100).await {
+            Ok(ids) => ids,
+            Err(err) => {
+                tracing::warn!(error = %err, "reading expired reservations failed");
+                return 0;
+            }
+        };
+        let mut released = 0;
+        for order_id in expired {
+            let transition = match &self.orders {
+                None => Transition::Release,
+                Some(orders) => match orders.get_json::<serde_json::Value>(&format!("/api/orders/{order_id}")).await {
+                    Ok(_) => Transition::Confirm,
+                    Err(ClientError::Status { status, .. }) if status == http_status_not_found() => Transition::Release,
+                    Err(err) => {
+                        tracing::warn!(%order_id, error = %err, "cannot tell whether the order exists; keeping the hold");
+                        continue;
+                    }
+                },
+            };
+            match self.store.transition(order_id, transition, None).await {
+                Ok(_) if transition == Transition::Release => {
+                    tracing::info!(%order_id, "released expired reservation");
+                    released += 1;
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%order_id, error = %err, "expiring reservation failed"),
+            }
+        }
+        released
+    }
+
+    /// Sweeps until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.interval) => { self.sweep().await; }
+            }
+        }
+    }
+}
+
+fn http_status_not_found() -> axum::http::StatusCode {
+    axum::http::StatusCode::NOT_FOUND
+}

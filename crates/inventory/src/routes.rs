@@ -1,0 +1,182 @@
+//! `/api/inventory`: the original's stock endpoints (add, list, get, check, reduce, restock,
+//! update, delete) and reservations (reserve all-or-nothing, read, release).
+
+use crate::domain::{CreateItem, Item, QuantityBody, StockChange, Transition, UpdateItem, parse_reservation};
+use crate::error::InventoryError;
+use crate::store::{InventoryStore, StoreError};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::routing::{get, patch, post};
+use axum::{Json as AxumJson, Router};
+use contracts::api::{Reservation, ReservationRequest};
+use kit::problem::{FieldError, Json, Query};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Shared handler state.
+#[derive(Clone)]
+pub struct AppState {
+    /// Stock and reservations.
+    pub store: Arc<dyn InventoryStore>,
+    /// How long a reservation waits for its order.
+    pub reservation_ttl: Duration,
+}
+
+/// The inventory routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/inventory", get(list).post(add))
+        .route("/api/inventory/reservations", post(reserve))
+        .route("/api/inventory/reservations/{order_id}", get(reservation).delete(release))
+        .route("/api/inventory/{product_id}", get(fetch).put(update).delete(remove))
+        .route("/api/inventory/{product_id}/check", get(check))
+        .route("/api/inventory/{product_id}/reduce", patch(reduce))
+        .route("/api/inventory/{product_id}/restock", patch(restock))
+        .with_state(state)
+}
+
+/// Largest page a client may ask for.
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+#[derive(Debug, Deserialize)]
+struct PageParams {
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+/// The original returned a bare array: keep it, and put the total in `X-Total-Count`.
+async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<PageParams>,
+) -> Result<(HeaderMap, AxumJson<Vec<Item>>), InventoryError> {
+    let page = params.page.unwrap_or(1);
+    let size = params.page_size.unwrap_or(MAX_PAGE_SIZE);
+    let mut errors = Vec::new();
+    if page < 1 {
+        errors.push(FieldError::new("page", "must be 1 or more"));
+    }
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+        errors.push(FieldError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}")));
+    }
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    let (items, total) = state.store.list(size, (page - 1).saturating_mul(size)).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    Ok((headers, AxumJson(items)))
+}
+
+async fn add(
+    State(state): State<AppState>,
+    Json(body): Json<CreateItem>,
+) -> Result<(StatusCode, AxumJson<Item>), InventoryError> {
+    let item = body.parse()?;
+    Ok((StatusCode::CREATED, AxumJson(state.store.add(&item).await?)))
+}
+
+async fn fetch(State(state): State<AppState>, Path(product_id): Path<String>) -> Result<AxumJson<Item>, InventoryError> {
+    state.store.get(&product_id).await?.map(AxumJson).ok_or(StoreError::NotFound(product_id).into())
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckParams {
+    quantity: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckResult {
+    product_id: String,
+    requested: i64,
+    in_stock: bool,
+}
+
+async fn check(
+    State(state): State<AppState>,
+    Path(product_id): Path<String>,
+    Query(params): Query<CheckParams>,
+) -> Result<AxumJson<CheckResult>, InventoryError> {
+    let requested = QuantityBody { quantity: params.quantity }.parse()?;
+    let item = state.store.get(&product_id).await?.ok_or_else(|| StoreError::NotFound(product_id.clone()))?;
+    Ok(AxumJson(CheckResult { product_id, requested, in_stock: item.available_qty >= requested }))
+}
+
+async fn reduce(
+    State(state): State<AppState>,
+    Path(product_id): Path<String>,
+    Json(body): Json<QuantityBody>,
+) -> Result<AxumJson<Item>, InventoryError> {
+    let quantity = body.parse()?;
+    match state.store.change_stock(&product_id, StockChange::Reduce(quantity)).await {
+        Ok(item) => Ok(AxumJson(item)),
+        Err(StoreError::Insufficient { available, requested, .. }) => {
+            Err(InventoryError::ReduceShortage { available, requested })
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn restock(
+    State(state): State<AppState>,
+    Path(product_id): Path<String>,
+    Json(body): Json<QuantityBody>,
+) -> Result<AxumJson<Item>, InventoryError> {
+    let quantity = body.parse()?;
+    Ok(AxumJson(state.store.change_stock(&product_id, StockChange::Restock(quantity)).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(product_id): Path<String>,
+    Json(body): Json<UpdateItem>,
+) -> Result<AxumJson<Item>, InventoryError> {
+    let patch = body.parse()?;
+    Ok(AxumJson(state.store.update(&product_id, &patch).await?))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(product_id): Path<String>,
+) -> Result<AxumJson<serde_json::Value>, InventoryError> {
+    state.store.delete(&product_id).await?;
+    Ok(AxumJson(serde_json::json!({
+        "message": format!("Inventory for product {product_id} deleted successfully")
+    })))
+}
+
+/// 201 when the stock is newly held, 200 when this order's reservation already existed.
+async fn reserve(
+    State(state): State<AppState>,
+    Json(body): Json<ReservationRequest>,
+) -> Result<(StatusCode, AxumJson<Reservation>), InventoryError> {
+    let request = parse_reservation(body)?;
+    let ttl = time::Duration::try_from(state.reservation_ttl).unwrap_or(time::Duration::MINUTE);
+    let expires_at = time::OffsetDateTime::now_utc() + ttl;
+    let (reservation, created) = state.store.reserve(&request, expires_at).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, AxumJson(reservation)))
+}
+
+fn order_id(raw: &str) -> Result<Uuid, InventoryError> {
+    Uuid::parse_str(raw).map_err(|_| vec![FieldError::new("order_id", "must be a UUID")].into())
+}
+
+async fn reservation(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<AxumJson<Reservation>, InventoryError> {
+    let order_id = order_id(&raw)?;
+    state.store.reservation(order_id).await?.map(AxumJson).ok_or(InventoryError::ReservationNotFound(order_id))
+}
+
+/// Releases the hold (the order could not be written). Releasing twice is harmless.
+async fn release(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<AxumJson<Reservation>, InventoryError> {
+    let order_id = order_id(&raw)?;
+    state.store.transition(order_id, Transition::Release, None).await?;
+    state.store.reservation(order_id).await?.map(AxumJson).ok_or(InventoryError::ReservationNotFound(order_id))
+}

@@ -1,0 +1,548 @@
+//! Stock and reservation persistence behind [`InventoryStore`]. SQLite and PostgreSQL share
+//! one implementation: the SQL is written once and instantiated per backend by a macro.
+//!
+//! Every stock change is a single conditional `UPDATE` (no read-modify-write), so concurrent
+//! orders can never oversell: the row lock (PostgreSQL) or the single writer (SQLite)
+//! serialises them, and the `WHERE quantity - reserved_qty >= n` guard decides.
+
+use crate::domain::{Item, ItemPatch, NewItem, StockChange, Transition, crosses_below};
+use async_trait::async_trait;
+use contracts::api::{Reservation, ReservationItem, ReservationRequest};
+use contracts::events::{Envelope, InventoryLow};
+use kit::db::Db;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// A store failure or a refused change.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No stock record for the product.
+    #[error("Inventory for product {0} not found")]
+    NotFound(String),
+    /// A record exists already.
+    #[error("Inventory for product {0} already exists")]
+    Exists(String),
+    /// Not enough available units.
+    #[error("Insufficient stock for product: {name} ({product_id}). Available: {available}, Requested: {requested}")]
+    Insufficient {
+        /// Product id.
+        product_id: String,
+        /// Its name, or the id when there is no record.
+        name: String,
+        /// Units available.
+        available: i64,
+        /// Units asked for.
+        requested: i64,
+    },
+    /// The new on-hand quantity would be below what is reserved.
+    #[error("Quantity cannot be below the {reserved} units reserved for open orders")]
+    BelowReserved {
+        /// Units reserved.
+        reserved: i64,
+    },
+    /// Deleting a record that still holds reservations.
+    #[error("Inventory for product {0} holds reservations for open orders")]
+    HasReservations(String),
+    /// The database failed.
+    #[error("inventory store: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What a reservation transition did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransitionOutcome {
+    /// Applied now.
+    Applied,
+    /// The reservation is missing or not in a state the transition applies to.
+    NotApplicable,
+    /// This event was applied before.
+    AlreadyProcessed,
+}
+
+/// Stock and reservation persistence.
+#[async_trait]
+pub trait InventoryStore: Send + Sync + 'static {
+    /// Adds a record.
+    async fn add(&self, item: &NewItem) -> Result<Item, StoreError>;
+    /// Adds records whose product ids are free; how many were new.
+    async fn insert_missing(&self, items: &[NewItem]) -> Result<u64, StoreError>;
+    /// A page of records by product id, and the total.
+    async fn list(&self, limit: i64, offset: i64) -> Result<(Vec<Item>, i64), StoreError>;
+    /// One record.
+    async fn get(&self, product_id: &str) -> Result<Option<Item>, StoreError>;
+    /// Reduces or restocks atomically.
+    async fn change_stock(&self, product_id: &str, change: StockChange) -> Result<Item, StoreError>;
+    /// Renames, sets the quantity or the threshold.
+    async fn update(&self, product_id: &str, patch: &ItemPatch) -> Result<Item, StoreError>;
+    /// Deletes a record that holds no reservations.
+    async fn delete(&self, product_id: &str) -> Result<(), StoreError>;
+    /// Holds every item or none; returns the reservation and whether it is new (an existing
+    /// reservation for the same order is returned unchanged).
+    async fn reserve(&self, request: &ReservationRequest, expires_at: OffsetDateTime)
+    -> Result<(Reservation, bool), StoreError>;
+    /// One reservation.
+    async fn reservation(&self, order_id: Uuid) -> Result<Option<Reservation>, StoreError>;
+    /// Confirms, releases or commits a reservation; `event_id` de-duplicates redeliveries.
+    async fn transition(
+        &self,
+        order_id: Uuid,
+        transition: Transition,
+        event_id: Option<Uuid>,
+    ) -> Result<TransitionOutcome, StoreError>;
+    /// Pending reservations past their expiry, oldest first.
+    async fn expired(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<Uuid>, StoreError>;
+}
+
+/// The SQL implementation for both backends.
+#[derive(Clone)]
+pub struct SqlInventoryStore {
+    db: Db,
+    published: Arc<Notify>,
+}
+
+impl SqlInventoryStore {
+    /// A store on `db`; `published` is poked after each commit that wrote an outbox row.
+    pub fn new(db: Db, published: Arc<Notify>) -> Self {
+        SqlInventoryStore { db, published }
+    }
+}
+
+type Row = (Uuid, String, String, i64, i64, i64, OffsetDateTime, OffsetDateTime);
+
+fn from_row((id, product_id, product_name, quantity, reserved_qty, low_stock_threshold, created_at, updated_at): Row) -> Item {
+    Item {
+        id,
+        product_id,
+        product_name,
+        quantity,
+        reserved_qty,
+        available_qty: quantity - reserved_qty,
+        low_stock_threshold,
+        created_at,
+        updated_at,
+    }
+}
+
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
+}
+
+fn low_stock_event(product_id: &str, product_name: &str, available: i64, threshold: i64) -> kit::bus::OutgoingMessage {
+    kit::outbox::message(&Envelope::new(InventoryLow {
+        product_id: product_id.to_owned(),
+        product_name: product_name.to_owned(),
+        available_qty: available,
+        low_stock_threshold: threshold,
+    }))
+}
+
+macro_rules! columns {
+    () => {
+        "id, product_id, product_name, quantity, reserved_qty, low_stock_threshold, created_at, updated_at"
+    };
+}
+
+macro_rules! inventory_backend {
+    ($module:ident, $Db:ty, begin = $begin:literal, lock_row = $lock_row:literal, expired = $expired:literal) => {
+        mod $module {
+            use super::*;
+            use kit::outbox::$module as outbox;
+
+            type Pool = sqlx::Pool<$Db>;
+            type Conn = <$Db as sqlx::Database>::Connection;
+
+            /// Emits `inventory-low` when this change took the item from fine to low.
+            async fn after_change(
+                conn: &mut Conn,
+                before: (i64, i64),
+                after: &Item,
+            ) -> Result<bool, sqlx::Error> {
+                let (available, threshold) = before;
+                let became_low = available >= threshold && after.available_qty < after.low_stock_threshold;
+                if became_low {
+                    let event = low_stock_event(&after.product_id, &after.product_name, after.available_qty, after.low_stock_threshold);
+                    outbox::enqueue(conn, &event).await?;
+                }
+                Ok(became_low)
+            }
+
+            /// Why `requested` units cannot be taken; `None` when there is no record at all.
+            async fn shortage(conn: &mut Conn, product_id: &str, requested: i64) -> Result<Option<StoreError>, sqlx::Error> {
+                let row: Option<(String, i64)> =
+                    sqlx::query_as("SELECT product_name, quantity - reserved_qty FROM inventory WHERE product_id = $1")
+                        .bind(product_id)
+                        .fetch_optional(conn)
+                        .await?;
+                Ok(row.map(|(name, available)| StoreError::Insufficient {
+                    product_id: product_id.to_owned(),
+                    name,
+                    available,
+                    requested,
+                }))
+            }
+
+            pub async fn add(pool: &Pool, items: &[NewItem], skip_existing: bool) -> Result<Vec<Item>, StoreError> {
+                let mut tx = pool.begin_with($begin).await?;
+                let now = now();
+                let mut added = Vec::with_capacity(items.len());
+                for item in items {
+                    let sql = if skip_existing {
+                        concat!("INSERT INTO inventory (", columns!(), ") VALUES ($1, $2, $3, $4, 0, $5, $6, $6)
+                                 ON CONFLICT (product_id) DO NOTHING RETURNING ", columns!())
+                    } else {
+                        concat!("INSERT INTO inventory (", columns!(), ") VALUES ($1, $2, $3, $4, 0, $5, $6, $6) RETURNING ", columns!())
+                    };
+                    let row: Option<Row> = sqlx::query_as(sql)
+                        .bind(Uuid::now_v7())
+                        .bind(&item.product_id)
+                        .bind(&item.product_name)
+                        .bind(item.quantity)
+                        .bind(item.low_stock_threshold)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(|e| {
+                            if kit::db::is_unique_violation(&e) { StoreError::Exists(item.product_id.clone()) } else { e.into() }
+                        })?;
+                    added.extend(row.map(from_row));
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            pub async fn list(pool: &Pool, limit: i64, offset: i64) -> Result<(Vec<Item>, i64), StoreError> {
+                let rows: Vec<Row> =
+                    sqlx::query_as(concat!("SELECT ", columns!(), " FROM inventory ORDER BY product_id LIMIT $1 OFFSET $2"))
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(pool)
+                        .await?;
+                let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inventory").fetch_one(pool).await?;
+                Ok((rows.into_iter().map(from_row).collect(), total))
+            }
+
+            pub async fn get(pool: &Pool, product_id: &str) -> Result<Option<Item>, StoreError> {
+                let row: Option<Row> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM inventory WHERE product_id = $1"))
+                    .bind(product_id)
+                    .fetch_optional(pool)
+                    .await?;
+                Ok(row.map(from_row))
+            }
+
+            pub async fn change_stock(pool: &Pool, product_id: &str, change: StockChange) -> Result<(Item, bool), StoreError> {
+                let mut tx = pool.begin_with($begin).await?;
+                let (sql, delta) = match change {
+                    StockChange::Reduce(q) => (
+                        concat!("UPDATE inventory SET quantity = quantity - $2, updated_at = $3
+                                 WHERE product_id = $1 AND quantity - reserved_qty >= $2 RETURNING ", columns!()),
+                        -q,
+                    ),
+                    StockChange::Restock(q) => (
+                        concat!("UPDATE inventory SET quantity = quantity + $2, updated_at = $3
+                                 WHERE product_id = $1 RETURNING ", columns!()),
+                        q,
+                    ),
+                };
+                let row: Option<Row> = sqlx::query_as(sql)
+                    .bind(product_id)
+                    .bind(delta.abs())
+                    .bind(now())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(item) = row.map(from_row) else {
+                    // Only a reduce can miss an existing row.
+                    return Err(match shortage(&mut tx, product_id, delta.abs()).await? {
+                        Some(err) if delta < 0 => err,
+                        _ => StoreError::NotFound(product_id.to_owned()),
+                    });
+                };
+                let before = (item.available_qty - delta, item.low_stock_threshold);
+                let alerted = after_change(&mut tx, before, &item).await?;
+                tx.commit().await?;
+                Ok((item, alerted))
+            }
+
+            pub async fn update(pool: &Pool, product_id: &str, patch: &ItemPatch) -> Result<(Item, bool), StoreError> {
+                let mut tx = pool.begin_with($begin).await?;
+                let current: Option<Row> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM inventory WHERE product_id = $1", $lock_row))
+                    .bind(product_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(current) = current.map(from_row) else {
+                    return Err(StoreError::NotFound(product_id.to_owned()));
+                };
+                if let Some(q) = patch.quantity && q < current.reserved_qty {
+                    return Err(StoreError::BelowReserved { reserved: current.reserved_qty });
+                }
+                let row: Row = sqlx::query_as(concat!(
+                    "UPDATE inventory SET product_name = COALESCE($2, product_name), quantity = COALESCE($3, quantity),
+                       low_stock_threshold = COALESCE($4, low_stock_threshold), updated_at = $5
+                     WHERE product_id = $1 RETURNING ", columns!()
+                ))
+                .bind(product_id)
+                .bind(&patch.product_name)
+                .bind(patch.quantity)
+                .bind(patch.low_stock_threshold)
+                .bind(now())
+                .fetch_one(&mut *tx)
+                .await?;
+                let item = from_row(row);
+                let alerted = after_change(&mut tx, (current.available_qty, current.low_stock_threshold), &item).await?;
+                tx.commit().await?;
+                Ok((item, alerted))
+            }
+
+            pub async fn delete(pool: &Pool, product_id: &str) -> Result<(), StoreError> {
+                let deleted = sqlx::query("DELETE FROM inventory WHERE product_id = $1 AND reserved_qty = 0")
+                    .bind(product_id)
+                    .execute(pool)
+                    .await?;
+                if deleted.rows_affected() == 1 {
+                    return Ok(());
+                }
+                match get(pool, product_id).await? {
+                    None => Err(StoreError::NotFound(product_id.to_owned())),
+                    Some(_) => Err(StoreError::HasReservations(product_id.to_owned())),
+                }
+            }
+
+            pub async fn reserve(
+                pool: &Pool,
+                request: &ReservationRequest,
+                expires_at: OffsetDateTime,
+            ) -> Result<(Reservation, bool, bool), StoreError> {
+                let mut tx = pool.begin_with($begin).await?;
+                let now = now();
+                let inserted = sqlx::query(
+                    "INSERT INTO reservations (order_id, status, expires_at, created_at, updated_at)
+                     VALUES ($1, 'PENDING', $2, $3, $3) ON CONFLICT (order_id) DO NOTHING",
+                )
+                .bind(request.order_id)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    drop(tx);
+                    let existing = reservation(pool, request.order_id).await?;
+                    return existing.map(|r| (r, false, false)).ok_or(StoreError::Database(sqlx::Error::RowNotFound));
+                }
+                let mut alerted = false;
+                for item in &request.items {
+                    let held: Option<(i64, i64, String)> = sqlx::query_as(
+                        "UPDATE inventory SET reserved_qty = reserved_qty + $2, updated_at = $3
+                         WHERE product_id = $1 AND quantity - reserved_qty >= $2
+                         RETURNING quantity - reserved_qty, low_stock_threshold, product_name",
+                    )
+                    .bind(&item.product_id)
+                    .bind(item.quantity)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some((available, threshold, name)) = held else {
+                        // Returning drops `tx`, which rolls every hold back. A product with no
+                        // stock record is simply out of stock.
+                        let err = shortage(&mut tx, &item.product_id, item.quantity).await?;
+                        return Err(err.unwrap_or_else(|| StoreError::Insufficient {
+                            product_id: item.product_id.clone(),
+                            name: item.product_id.clone(),
+                            available: 0,
+                            requested: item.quantity,
+                        }));
+                    };
+                    sqlx::query("INSERT INTO reservation_items (order_id, product_id, quantity) VALUES ($1, $2, $3)")
+                        .bind(request.order_id)
+                        .bind(&item.product_id)
+                        .bind(item.quantity)
+                        .execute(&mut *tx)
+                        .await?;
+                    if crosses_below(available + item.quantity, available, threshold) {
+                        outbox::enqueue(&mut tx, &low_stock_event(&item.product_id, &name, available, threshold)).await?;
+                        alerted = true;
+                    }
+                }
+                tx.commit().await?;
+                let reservation = Reservation {
+                    order_id: request.order_id,
+                    status: "PENDING".into(),
+                    items: request.items.clone(),
+                    expires_at,
+                };
+                Ok((reservation, true, alerted))
+            }
+
+            pub async fn reservation(pool: &Pool, order_id: Uuid) -> Result<Option<Reservation>, StoreError> {
+                let head: Option<(String, OffsetDateTime)> =
+                    sqlx::query_as("SELECT status, expires_at FROM reservations WHERE order_id = $1")
+                        .bind(order_id)
+                        .fetch_optional(pool)
+                        .await?;
+                let Some((status, expires_at)) = head else { return Ok(None) };
+                let items: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT product_id, quantity FROM reservation_items WHERE order_id = $1 ORDER BY product_id",
+                )
+                .bind(order_id)
+                .fetch_all(pool)
+                .await?;
+                let items = items.into_iter().map(|(product_id, quantity)| ReservationItem { product_id, quantity }).collect();
+                Ok(Some(Reservation { order_id, status, items, expires_at }))
+            }
+
+            pub async fn transition(
+                pool: &Pool,
+                order_id: Uuid,
+                transition: Transition,
+                event_id: Option<Uuid>,
+            ) -> Result<TransitionOutcome, StoreError> {
+                let mut tx = pool.begin_with($begin).await?;
+                let now = now();
+                if let Some(event_id) = event_id {
+                    let fresh = sqlx::query(
+                        "INSERT INTO processed_events (event_id, processed_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING",
+                    )
+                    .bind(event_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if fresh.rows_affected() == 0 {
+                        return Ok(TransitionOutcome::AlreadyProcessed);
+                    }
+                }
+                let from = match transition {
+                    Transition::Confirm => "UPDATE reservations SET status = $2, updated_at = $3 WHERE order_id = $1 AND status = 'PENDING'",
+                    Transition::Release | Transition::Commit => {
+                        "UPDATE reservations SET status = $2, updated_at = $3
+                         WHERE order_id = $1 AND status IN ('PENDING', 'CONFIRMED')"
+                    }
+                };
+                let moved = sqlx::query(from).bind(order_id).bind(transition.target()).bind(now).execute(&mut *tx).await?;
+                if moved.rows_affected() == 0 {
+                    tx.commit().await?;
+                    return Ok(TransitionOutcome::NotApplicable);
+                }
+                let effect = match transition {
+                    Transition::Confirm => None,
+                    Transition::Release => Some(
+                        "UPDATE inventory SET reserved_qty = inventory.reserved_qty - ri.quantity, updated_at = $2
+                         FROM reservation_items ri WHERE ri.order_id = $1 AND ri.product_id = inventory.product_id",
+                    ),
+                    Transition::Commit => Some(
+                        "UPDATE inventory SET quantity = inventory.quantity - ri.quantity,
+                           reserved_qty = inventory.reserved_qty - ri.quantity, updated_at = $2
+                         FROM reservation_items ri WHERE ri.order_id = $1 AND ri.product_id = inventory.product_id",
+                    ),
+                };
+                if let Some(effect) = effect {
+                    sqlx::query(effect).bind(order_id).bind(now).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(TransitionOutcome::Applied)
+            }
+
+            pub async fn expired(pool: &Pool, now: OffsetDateTime, limit: i64) -> Result<Vec<Uuid>, StoreError> {
+                let rows: Vec<(Uuid,)> = sqlx::query_as($expired).bind(now).bind(limit).fetch_all(pool).await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+        }
+    };
+}
+
+inventory_backend!(
+    pg,
+    sqlx::Postgres,
+    begin = "BEGIN",
+    lock_row = " FOR UPDATE",
+    expired = "SELECT order_id FROM reservations WHERE status = 'PENDING' AND expires_at < $1 ORDER BY expires_at LIMIT $2"
+);
+// SQLite stores times as RFC 3339 text of varying precision: compare them as times, not text.
+inventory_backend!(
+    lite,
+    sqlx::Sqlite,
+    begin = "BEGIN IMMEDIATE",
+    lock_row = "",
+    expired = "SELECT order_id FROM reservations WHERE status = 'PENDING' AND julianday(expires_at) < julianday($1)
+               ORDER BY julianday(expires_at) LIMIT $2"
+);
+
+macro_rules! dispatch {
+    ($self:ident, $f:ident($($arg:expr),*)) => {
+        match &$self.db {
+            Db::Postgres(pool) => pg::$f(pool, $($arg),*).await,
+            Db::Sqlite(pool) => lite::$f(pool, $($arg),*).await,
+        }
+    };
+}
+
+impl SqlInventoryStore {
+    fn wake_relay_if(&self, wrote_event: bool) {
+        if wrote_event {
+            self.published.notify_one();
+        }
+    }
+}
+
+#[async_trait]
+impl InventoryStore for SqlInventoryStore {
+    async fn add(&self, item: &NewItem) -> Result<Item, StoreError> {
+        let added = dispatch!(self, add(std::slice::from_ref(item), false))?;
+        added.into_iter().next().ok_or_else(|| StoreError::Exists(item.product_id.clone()))
+    }
+
+    async fn insert_missing(&self, items: &[NewItem]) -> Result<u64, StoreError> {
+        Ok(dispatch!(self, add(items, true))?.len() as u64)
+    }
+
+    async fn list(&self, limit: i64, offset: i64) -> Result<(Vec<Item>, i64), StoreError> {
+        dispatch!(self, list(limit, offset))
+    }
+
+    async fn get(&self, product_id: &str) -> Result<Option<Item>, StoreError> {
+        dispatch!(self, get(product_id))
+    }
+
+    async fn change_stock(&self, product_id: &str, change: StockChange) -> Result<Item, StoreError> {
+        let (item, alerted) = dispatch!(self, change_stock(product_id, change))?;
+        self.wake_relay_if(alerted);
+        Ok(item)
+    }
+
+    async fn update(&self, product_id: &str, patch: &ItemPatch) -> Result<Item, StoreError> {
+        let (item, alerted) = dispatch!(self, update(product_id, patch))?;
+        self.wake_relay_if(alerted);
+        Ok(item)
+    }
+
+    async fn delete(&self, product_id: &str) -> Result<(), StoreError> {
+        dispatch!(self, delete(product_id))
+    }
+
+    async fn reserve(
+        &self,
+        request: &ReservationRequest,
+        expires_at: OffsetDateTime,
+    ) -> Result<(Reservation, bool), StoreError> {
+        let (reservation, created, alerted) = dispatch!(self, reserve(request, expires_at))?;
+        self.wake_relay_if(alerted);
+        Ok((reservation, created))
+    }
+
+    async fn reservation(&self, order_id: Uuid) -> Result<Option<Reservation>, StoreError> {
+        dispatch!(self, reservation(order_id))
+    }
+
+    async fn transition(
+        &self,
+        order_id: Uuid,
+        transition: Transition,
+        event_id: Option<Uuid>,
+    ) -> Result<TransitionOutcome, StoreError> {
+        dispatch!(self, transition(order_id, transition, event_id))
+    }
+
+    async fn expired(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<Uuid>, StoreError> {
+        dispatch!(self, expired(now, limit))
+    }
+}
