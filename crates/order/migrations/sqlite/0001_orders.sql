@@ -1,0 +1,41 @@
+CREATE TABLE orders (
+    id BLOB PRIMARY KEY,
+    order_number TEXT NOT NULL UNIQUE,
+    customer_name TEXT NOT NULL,
+    customer_email TEXT NOT NULL,
+    total_cents INTEGER NOT NULL CHECK (total_cents >= 0),
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'CONFIRMED', 'SHIPPED', 'DELIVERED', 'CANCELLED')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX orders_newest ON orders (created_at DESC, id DESC);
+CREATE INDEX orders_by_email ON orders (customer_email, created_at DESC, id DESC);
+
+CREATE TABLE order_items (
+    id BLOB PRIMARY KEY,
+    order_id BLOB NOT NULL REFERENCES orders (id),
+    position INTEGER NOT NULL,
+    product_id TEXT NOT NULL,
+    product_name TEXT NOT NULL,
+    quantity INTEGER NOT NULL CHECK (quantity > 0),
+    unit_cents INTEGER NOT NULL CHECK (unit_cents >= 0),
+    total_cents INTEGER NOT NULL CHECK (total_cents >= 0),
+    UNIQUE (order_id, position)
+);
+
+-- A retried POST with the same key returns the order it created.
+CREATE TABLE idempotency_keys (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    order_id BLOB NOT NULL REFERENCES orders (id),
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    key TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);

@@ -1,0 +1,76 @@
+//! Start-up: open and migrate the store, bind the listener, wire the outbox relay and the
+//! clients of the product and inventory services.
+
+use crate::config::Config;
+use crate::placement::Placement;
+use crate::routes::{AppState, router};
+use crate::store::SqlOrderStore;
+use kit::bus::EventBus;
+use kit::db::{Db, DbError};
+use kit::http::ServiceClient;
+use kit::outbox::Relay;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+kit::migrations!(MIGRATIONS; 1 "orders" "0001_orders.sql");
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// The port could not be bound.
+    #[error("binding {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// A built, not yet running, order service.
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    relay: Relay,
+    db: Db,
+}
+
+impl App {
+    /// Opens the store and binds the port; nothing runs until [`App::run_until_stopped`].
+    pub async fn build(config: Config, bus: Arc<dyn EventBus>) -> Result<App, StartError> {
+        let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
+        let relay = Relay::new(db.clone(), bus);
+        let placement = Placement {
+            store: Arc::new(SqlOrderStore::new(db.clone(), relay.waker())),
+            catalog: ServiceClient::new("product-service", config.product_service_url.clone(), config.peer_timeout),
+            inventory: ServiceClient::new("inventory-service", config.inventory_service_url.clone(), config.peer_timeout),
+        };
+        let ready_db = db.clone();
+        let router = kit::server::service_router(
+            "order-service",
+            router(AppState { placement }),
+            Arc::new(move || {
+                let db = ready_db.clone();
+                Box::pin(async move { db.ping().await })
+            }),
+        );
+        let listener = kit::server::bind(&config.host, config.port)
+            .await
+            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
+        Ok(App { listener, router, relay, db })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves and relays events until `shutdown`; drains requests, then flushes the outbox.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let relay = tokio::spawn(self.relay.run(shutdown.clone()));
+        let served = kit::server::serve(self.listener, self.router, shutdown.clone()).await;
+        shutdown.cancel();
+        let _ = relay.await;
+        self.db.close().await;
+        served
+    }
+}

@@ -1,0 +1,145 @@
+//! `/api/orders`: place, list, get, by customer email, status changes, cancel.
+
+use crate::domain::{Order, PlaceOrderBody, Status};
+use crate::error::OrderError;
+use crate::placement::Placement;
+use crate::store::StatusOutcome;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::routing::{get, patch};
+use axum::{Json as AxumJson, Router};
+use kit::problem::{FieldError, Json, Query};
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Shared handler state.
+#[derive(Clone)]
+pub struct AppState {
+    /// The placement workflow (and through it, the store).
+    pub placement: Placement,
+}
+
+/// The order routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/orders", get(list).post(place))
+        .route("/api/orders/me", get(mine))
+        .route("/api/orders/user/{email}", get(by_email))
+        .route("/api/orders/{id}", get(fetch))
+        .route("/api/orders/{id}/status", patch(set_status))
+        .route("/api/orders/{id}/cancel", patch(cancel))
+        .with_state(state)
+}
+
+/// Largest page a client may ask for.
+pub const MAX_PAGE_SIZE: i64 = 100;
+const DEFAULT_PAGE_SIZE: i64 = 50;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+async fn place(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<PlaceOrderBody>,
+) -> Result<(StatusCode, AxumJson<Order>), OrderError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => match value.to_str() {
+            Ok(key) if !key.trim().is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => Some(key.trim().to_owned()),
+            _ => {
+                return Err(OrderError::Invalid(vec![FieldError::new(
+                    "Idempotency-Key",
+                    format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+                )]));
+            }
+        },
+    };
+    let request = body.parse().map_err(OrderError::Invalid)?;
+    let (order, _) = state.placement.place(request, key.as_deref()).await?;
+    Ok((StatusCode::CREATED, AxumJson(order)))
+}
+
+#[derive(Debug, Deserialize)]
+struct PageParams {
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+impl PageParams {
+    fn limit_offset(&self) -> Result<(i64, i64), OrderError> {
+        let page = self.page.unwrap_or(1);
+        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        let mut errors = Vec::new();
+        if page < 1 {
+            errors.push(FieldError::new("page", "must be 1 or more"));
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            errors.push(FieldError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}")));
+        }
+        if errors.is_empty() { Ok((size, (page - 1).saturating_mul(size))) } else { Err(OrderError::Invalid(errors)) }
+    }
+}
+
+/// The original's bare array, newest first; the total goes in `X-Total-Count`.
+async fn listing(state: &AppState, email: Option<&str>, params: &PageParams) -> Result<(HeaderMap, AxumJson<Vec<Order>>), OrderError> {
+    let (limit, offset) = params.limit_offset()?;
+    let (orders, total) = state.placement.store.list(email, limit, offset).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    Ok((headers, AxumJson(orders)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<PageParams>,
+) -> Result<(HeaderMap, AxumJson<Vec<Order>>), OrderError> {
+    listing(&state, None, &params).await
+}
+
+async fn by_email(
+    State(state): State<AppState>,
+    Path(email): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<(HeaderMap, AxumJson<Vec<Order>>), OrderError> {
+    listing(&state, Some(email.trim()), &params).await
+}
+
+/// The signed-in customer's orders; needs the authentication that a later change adds.
+async fn mine() -> Result<AxumJson<Vec<Order>>, OrderError> {
+    Err(OrderError::Unauthenticated)
+}
+
+fn order_id(raw: &str) -> Result<Uuid, OrderError> {
+    Uuid::parse_str(raw).map_err(|_| OrderError::InvalidId)
+}
+
+async fn fetch(State(state): State<AppState>, Path(raw): Path<String>) -> Result<AxumJson<Order>, OrderError> {
+    let id = order_id(&raw)?;
+    state.placement.store.get(id).await?.map(AxumJson).ok_or(OrderError::NotFound(raw))
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusBody {
+    status: Status,
+}
+
+async fn change(state: &AppState, raw: String, to: Status) -> Result<AxumJson<Order>, OrderError> {
+    let id = order_id(&raw)?;
+    match state.placement.store.change_status(id, to).await? {
+        StatusOutcome::Changed(order) | StatusOutcome::Unchanged(order) => Ok(AxumJson(order)),
+        StatusOutcome::Illegal(from) => Err(OrderError::illegal(from, to)),
+        StatusOutcome::NotFound => Err(OrderError::NotFound(raw)),
+    }
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Json(body): Json<StatusBody>,
+) -> Result<AxumJson<Order>, OrderError> {
+    change(&state, raw, body.status).await
+}
+
+/// Cancelling twice returns the cancelled order and queues no second event.
+async fn cancel(State(state): State<AppState>, Path(raw): Path<String>) -> Result<AxumJson<Order>, OrderError> {
+    change(&state, raw, Status::Cancelled).await
+}
