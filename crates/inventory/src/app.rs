@@ -42,6 +42,15 @@ pub struct App {
 impl App {
     /// Opens the store and binds the port; nothing runs until [`App::run_until_stopped`].
     pub async fn build(config: Config, bus: Arc<dyn EventBus>) -> Result<App, StartError> {
+        let listener = kit::server::bind(&config.host, config.port)
+            .await
+            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
+        Self::with_listener(config, bus, listener).await
+    }
+
+    /// Like [`App::build`] on a listener bound beforehand (so peers can learn each other's
+    /// ports before any of them starts).
+    pub async fn with_listener(config: Config, bus: Arc<dyn EventBus>, listener: TcpListener) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay = Relay::new(db.clone(), bus.clone());
         let store = Arc::new(SqlInventoryStore::new(db.clone(), relay.waker()));
@@ -59,9 +68,6 @@ impl App {
             orders: config.order_service_url.as_ref().map(|url| ServiceClient::new("order-service", url.clone(), Duration::from_secs(5))),
             interval: config.sweep_interval(),
         };
-        let listener = kit::server::bind(&config.host, config.port)
-            .await
-            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
         Ok(App { listener, router, relay, store, bus, sweeper, db })
     }
 
@@ -70,8 +76,12 @@ impl App {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Adds stock records whose product ids are free; how many were added.
-    pub async fn seed(&self, items: &[NewItem]) -> Result<u64, StoreError> {
+    /// Loads `items` into an empty inventory; how many were added (0 if it had records).
+    pub async fn seed_if_empty(&self, items: &[NewItem]) -> Result<u64, StoreError> {
+        let (_, total) = self.store.list(1, 0).await?;
+        if total > 0 {
+            return Ok(0);
+        }
         self.store.insert_missing(items).await
     }
 

@@ -37,6 +37,15 @@ pub struct App {
 impl App {
     /// Opens the store and binds the port; nothing runs until [`App::run_until_stopped`].
     pub async fn build(config: Config, bus: Arc<dyn EventBus>) -> Result<App, StartError> {
+        let listener = kit::server::bind(&config.host, config.port)
+            .await
+            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
+        Self::with_listener(config, bus, listener).await
+    }
+
+    /// Like [`App::build`] on a listener bound beforehand (so peers can learn each other's
+    /// ports before any of them starts).
+    pub async fn with_listener(config: Config, bus: Arc<dyn EventBus>, listener: TcpListener) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay = Relay::new(db.clone(), bus);
         let placement = Placement {
@@ -53,9 +62,6 @@ impl App {
                 Box::pin(async move { db.ping().await })
             }),
         );
-        let listener = kit::server::bind(&config.host, config.port)
-            .await
-            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
         Ok(App { listener, router, relay, db })
     }
 

@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::domain::Product;
 use crate::routes::{AppState, router};
-use crate::store::{ProductStore, SqlProductStore, StoreError};
+use crate::store::{ListFilter, Page, ProductStore, SqlProductStore, StoreError};
 use kit::bus::EventBus;
 use kit::db::{Db, DbError};
 use kit::outbox::Relay;
@@ -36,6 +36,15 @@ pub struct App {
 impl App {
     /// Opens the store and binds the port; nothing is served until [`App::run_until_stopped`].
     pub async fn build(config: Config, bus: Arc<dyn EventBus>) -> Result<App, StartError> {
+        let listener = kit::server::bind(&config.host, config.port)
+            .await
+            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
+        Self::with_listener(config, bus, listener).await
+    }
+
+    /// Like [`App::build`] on a listener bound beforehand (so peers can learn each other's
+    /// ports before any of them starts).
+    pub async fn with_listener(config: Config, bus: Arc<dyn EventBus>, listener: TcpListener) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay = Relay::new(db.clone(), bus);
         let store = Arc::new(SqlProductStore::new(db.clone(), relay.waker()));
@@ -48,9 +57,6 @@ impl App {
                 Box::pin(async move { db.ping().await })
             }),
         );
-        let listener = kit::server::bind(&config.host, config.port)
-            .await
-            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
         Ok(App { listener, router, relay, store, db })
     }
 
@@ -59,8 +65,12 @@ impl App {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Loads `products` whose ids are free; how many were added.
-    pub async fn seed(&self, products: &[Product]) -> Result<u64, StoreError> {
+    /// Loads `products` into an empty catalog; how many were added (0 if it had products).
+    pub async fn seed_if_empty(&self, products: &[Product]) -> Result<u64, StoreError> {
+        let (_, total) = self.store.list(&ListFilter::default(), Page { page: 1, size: 1 }).await?;
+        if total > 0 {
+            return Ok(0);
+        }
         self.store.insert_missing(products).await
     }
 

@@ -1,0 +1,8 @@
+//! The `shop` binary's library side: wiring services together.
+//!
+//! - [`platform`]: `shop up` — every service in one process, each on its own port, talking
+//!   over real HTTP and one event log.
+//! - [`demo`]: the demo catalog loaded into an empty store.
+
+pub mod demo;
+pub mod platform;

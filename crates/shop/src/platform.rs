@@ -1,0 +1,220 @@
+//! All services in one process, each on its own port, talking over real HTTP and one event
+//! bus exactly as they would in separate processes. Used by `shop up` (SQLite files in a
+//! data directory) and by the platform tests (SQLite or PostgreSQL).
+
+use kit::bus::EventBus;
+use kit::bus::log::EventLog;
+use kit::db::DbOptions;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Where the platform keeps its data.
+#[derive(Debug, Clone)]
+pub enum Stores {
+    /// One SQLite file per service plus `events.db`, in this directory.
+    Sqlite(PathBuf),
+    /// One PostgreSQL database; a schema per service plus `eventlog`.
+    Postgres(String),
+}
+
+impl Stores {
+    fn options(&self, name: &str, pool_size: u32) -> DbOptions {
+        let url = match self {
+            Stores::Sqlite(dir) => format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
+            Stores::Postgres(url) => url.clone(),
+        };
+        DbOptions { url, schema: name.to_owned(), max_connections: pool_size }
+    }
+}
+
+/// Ports of the four HTTP services (0 picks free ones).
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    /// API gateway.
+    pub gateway: u16,
+    /// Product service.
+    pub product: u16,
+    /// Order service.
+    pub order: u16,
+    /// Inventory service.
+    pub inventory: u16,
+}
+
+impl Ports {
+    /// 9000, 8001, 8002, 8003, as the original.
+    pub const DEFAULT: Ports = Ports { gateway: 9000, product: 8001, order: 8002, inventory: 8003 };
+    /// Free ports chosen by the OS.
+    pub const ANY: Ports = Ports { gateway: 0, product: 0, order: 0, inventory: 0 };
+}
+
+/// How to run the platform.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    /// Listen address of every service.
+    pub host: String,
+    /// Their ports.
+    pub ports: Ports,
+    /// Where data lives.
+    pub stores: Stores,
+    /// PostgreSQL pool size per service.
+    pub pool_size: u32,
+    /// How long a reservation waits for its order.
+    pub reservation_ttl: Duration,
+    /// Load the demo catalog into an empty store.
+    pub seed_demo: bool,
+}
+
+/// Start-up failures, naming the service.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// A store could not be opened.
+    #[error("{0}: {1}")]
+    Database(&'static str, kit::db::DbError),
+    /// A port could not be bound.
+    #[error("{0}: cannot bind {1}: {2}")]
+    Bind(&'static str, String, std::io::Error),
+    /// Something else failed at start-up.
+    #[error("{0}: {1}")]
+    Start(&'static str, String),
+}
+
+/// A running platform.
+pub struct Platform {
+    /// Bound ports.
+    pub ports: Ports,
+    /// The shared event log (tests read topics from it).
+    pub events: EventLog,
+    tasks: JoinSet<(&'static str, std::io::Result<()>)>,
+}
+
+impl Platform {
+    /// The gateway's base URL.
+    pub fn gateway_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.gateway)
+    }
+
+    /// Waits until every service has stopped (after `shutdown` was cancelled).
+    pub async fn wait(mut self) -> Result<(), String> {
+        let mut failures = Vec::new();
+        while let Some(joined) = self.tasks.join_next().await {
+            match joined {
+                Ok((_, Ok(()))) => {}
+                Ok((name, Err(err))) => failures.push(format!("{name}: {err}")),
+                Err(err) => failures.push(format!("task: {err}")),
+            }
+        }
+        if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+    }
+}
+
+async fn bind(name: &'static str, host: &str, port: u16) -> Result<tokio::net::TcpListener, PlatformError> {
+    kit::server::bind(host, port).await.map_err(|e| PlatformError::Bind(name, format!("{host}:{port}"), e))
+}
+
+fn local_url(listener: &tokio::net::TcpListener) -> String {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Opens the stores, binds every port, seeds, and starts serving; returns once all are up.
+pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Result<Platform, PlatformError> {
+    if let Stores::Sqlite(dir) = &config.stores {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| PlatformError::Start("data directory", format!("{}: {e}", dir.display())))?;
+    }
+    let log_db = kit::db::connect(&config.stores.options("events", config.pool_size), &kit::bus::log::MIGRATIONS)
+        .await
+        .map_err(|e| PlatformError::Database("event log", e))?;
+    let events = EventLog::new(log_db);
+    let bus: Arc<dyn EventBus> = Arc::new(events.clone());
+
+    // Bind first so every service knows its peers' addresses before any starts.
+    let host = config.host.as_str();
+    let product_listener = bind("product", host, config.ports.product).await?;
+    let order_listener = bind("order", host, config.ports.order).await?;
+    let inventory_listener = bind("inventory", host, config.ports.inventory).await?;
+    let (product_url, order_url, inventory_url) =
+        (local_url(&product_listener), local_url(&order_listener), local_url(&inventory_listener));
+
+    let product_config = product::Config {
+        host: config.host.clone(),
+        port: config.ports.product,
+        database: config.stores.options("product", config.pool_size),
+    };
+    let inventory_config = inventory::Config {
+        host: config.host.clone(),
+        port: config.ports.inventory,
+        database: config.stores.options("inventory", config.pool_size),
+        reservation_ttl: config.reservation_ttl,
+        order_service_url: Some(order_url.clone()),
+    };
+    let order_config = order::Config {
+        host: config.host.clone(),
+        port: config.ports.order,
+        database: config.stores.options("orders", config.pool_size),
+        product_service_url: product_url.clone(),
+        inventory_service_url: inventory_url.clone(),
+        peer_timeout: Duration::from_secs(5),
+    };
+    let (product_app, inventory_app, order_app) = tokio::try_join!(
+        async {
+            product::App::with_listener(product_config, bus.clone(), product_listener)
+                .await
+                .map_err(|e| PlatformError::Start("product", e.to_string()))
+        },
+        async {
+            inventory::App::with_listener(inventory_config, bus.clone(), inventory_listener)
+                .await
+                .map_err(|e| PlatformError::Start("inventory", e.to_string()))
+        },
+        async {
+            order::App::with_listener(order_config, bus.clone(), order_listener)
+                .await
+                .map_err(|e| PlatformError::Start("order", e.to_string()))
+        },
+    )?;
+    if config.seed_demo {
+        let products = product_app
+            .seed_if_empty(&crate::demo::products())
+            .await
+            .map_err(|e| PlatformError::Start("product", format!("seeding: {e}")))?;
+        let stock = inventory_app
+            .seed_if_empty(&crate::demo::stock())
+            .await
+            .map_err(|e| PlatformError::Start("inventory", format!("seeding: {e}")))?;
+        if products + stock > 0 {
+            tracing::info!(products, stock, "loaded the demo catalog");
+        }
+    }
+    let gateway_app = gateway::App::build(gateway::Config {
+        host: config.host.clone(),
+        port: config.ports.gateway,
+        product_url,
+        order_url,
+        inventory_url,
+        connect_timeout: Duration::from_secs(3),
+        upstream_timeout: Duration::from_secs(10),
+    })
+    .await
+    .map_err(|e| PlatformError::Bind("gateway", format!("{}:{}", config.host, config.ports.gateway), e))?;
+
+    let ports = Ports {
+        gateway: gateway_app.port(),
+        product: product_app.port(),
+        order: order_app.port(),
+        inventory: inventory_app.port(),
+    };
+    let mut tasks = JoinSet::new();
+    let token = shutdown.clone();
+    tasks.spawn(async move { ("product", product_app.run_until_stopped(token).await) });
+    let token = shutdown.clone();
+    tasks.spawn(async move { ("inventory", inventory_app.run_until_stopped(token).await) });
+    let token = shutdown.clone();
+    tasks.spawn(async move { ("order", order_app.run_until_stopped(token).await) });
+    let token = shutdown.clone();
+    tasks.spawn(async move { ("gateway", gateway_app.run_until_stopped(token).await) });
+    Ok(Platform { ports, events, tasks })
+}
