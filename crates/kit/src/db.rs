@@ -166,22 +166,29 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 /// Declares a [`Migrations`] constant from files under the crate's `migrations/postgres` and
-/// `migrations/sqlite` folders: `migrations!(MIGRATIONS; 1 "init" "0001_init.sql")`.
+/// `migrations/sqlite` folders: `migrations!(MIGRATIONS; 1 "init" "0001_init.sql")`. Every
+/// service publishes events, so version 0 is always the outbox table.
 #[macro_export]
 macro_rules! migrations {
     ($name:ident; $($version:literal $description:literal $file:literal),+ $(,)?) => {
         /// This service's schema, for both backends.
         pub const $name: $crate::db::Migrations = $crate::db::Migrations {
-            postgres: &[$($crate::db::MigrationFile {
-                version: $version,
-                description: $description,
-                sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres/", $file)),
-            }),+],
-            sqlite: &[$($crate::db::MigrationFile {
-                version: $version,
-                description: $description,
-                sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/", $file)),
-            }),+],
+            postgres: &[
+                $crate::db::MigrationFile { version: 0, description: "outbox", sql: $crate::outbox::POSTGRES_DDL },
+                $($crate::db::MigrationFile {
+                    version: $version,
+                    description: $description,
+                    sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres/", $file)),
+                }),+
+            ],
+            sqlite: &[
+                $crate::db::MigrationFile { version: 0, description: "outbox", sql: $crate::outbox::SQLITE_DDL },
+                $($crate::db::MigrationFile {
+                    version: $version,
+                    description: $description,
+                    sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/", $file)),
+                }),+
+            ],
         };
     };
 }

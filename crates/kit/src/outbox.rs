@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// The `outbox` table, to include in a service's PostgreSQL migrations.
+/// The `outbox` table on PostgreSQL; [`crate::migrations!`] makes it every service's version 0.
 pub const POSTGRES_DDL: &str = "CREATE TABLE outbox (
     id BIGSERIAL PRIMARY KEY,
     topic TEXT NOT NULL,
@@ -23,7 +23,7 @@ pub const POSTGRES_DDL: &str = "CREATE TABLE outbox (
     payload BYTEA NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now())";
 
-/// The `outbox` table, to include in a service's SQLite migrations.
+/// The `outbox` table on SQLite; [`crate::migrations!`] makes it every service's version 0.
 pub const SQLITE_DDL: &str = "CREATE TABLE outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     topic TEXT NOT NULL,

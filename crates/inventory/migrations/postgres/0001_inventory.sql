@@ -31,12 +31,3 @@ CREATE TABLE processed_events (
     event_id UUID PRIMARY KEY,
     processed_at TIMESTAMPTZ NOT NULL
 );
-
-CREATE TABLE outbox (
-    id BIGSERIAL PRIMARY KEY,
-    topic TEXT NOT NULL,
-    key TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    payload BYTEA NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);

@@ -31,12 +31,3 @@ CREATE TABLE processed_events (
     event_id BLOB PRIMARY KEY,
     processed_at TEXT NOT NULL
 );
-
-CREATE TABLE outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    key TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
-);

@@ -30,12 +30,3 @@ CREATE TABLE idempotency_keys (
     order_id UUID NOT NULL REFERENCES orders (id),
     created_at TIMESTAMPTZ NOT NULL
 );
-
-CREATE TABLE outbox (
-    id BIGSERIAL PRIMARY KEY,
-    topic TEXT NOT NULL,
-    key TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    payload BYTEA NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);

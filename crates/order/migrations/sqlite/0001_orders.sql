@@ -30,12 +30,3 @@ CREATE TABLE idempotency_keys (
     order_id BLOB NOT NULL REFERENCES orders (id),
     created_at TEXT NOT NULL
 );
-
-CREATE TABLE outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    key TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
-);

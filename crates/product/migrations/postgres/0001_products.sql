@@ -21,12 +21,3 @@ CREATE INDEX products_search ON products USING GIN (search);
 CREATE INDEX products_category ON products (lower(category));
 CREATE INDEX products_created ON products (created_at, id);
 CREATE INDEX products_tags ON products USING GIN (tags);
-
-CREATE TABLE outbox (
-    id BIGSERIAL PRIMARY KEY,
-    topic TEXT NOT NULL,
-    key TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    payload BYTEA NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);

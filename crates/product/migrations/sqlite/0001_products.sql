@@ -32,12 +32,3 @@ END;
 CREATE TRIGGER products_fts_delete AFTER DELETE ON products BEGIN
     DELETE FROM products_fts WHERE id = old.id;
 END;
-
-CREATE TABLE outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    key TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
-);
