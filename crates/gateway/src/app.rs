@@ -22,39 +22,18 @@ pub fn router(config: &Config) -> Router {
     let client = proxy::client(config.connect_timeout);
     let timeout = config.upstream_timeout;
     let api = Router::new()
-        .merge(upstream_routes(
-            "products",
-            &config.product_url,
-            &client,
-            timeout,
-        ))
-        .merge(upstream_routes(
-            "orders",
-            &config.order_url,
-            &client,
-            timeout,
-        ))
-        .merge(upstream_routes(
-            "inventory",
-            &config.inventory_url,
-            &client,
-            timeout,
-        ))
+        .merge(upstream_routes("products", &config.product_url, &client, timeout))
+        .merge(upstream_routes("orders", &config.order_url, &client, timeout))
+        .merge(upstream_routes("inventory", &config.inventory_url, &client, timeout))
         .route_layer(AccessLayer);
     // The gateway holds no state of its own: if it answers, it is ready. Upstream health is
     // reported per request as 503s.
-    let ready: ReadinessCheck =
-        Arc::new(|| -> BoxFuture<'static, bool> { Box::pin(async { true }) });
+    let ready: ReadinessCheck = Arc::new(|| -> BoxFuture<'static, bool> { Box::pin(async { true }) });
     kit::server::service_router(SERVICE_NAME, api, ready)
 }
 
 /// `/api/<service>`, `/api/<service>/` and everything below it, any method, to one upstream.
-fn upstream_routes(
-    service: &'static str,
-    base_url: &str,
-    client: &HttpClient,
-    timeout: Duration,
-) -> Router {
+fn upstream_routes(service: &'static str, base_url: &str, client: &HttpClient, timeout: Duration) -> Router {
     let upstream = Arc::new(Upstream::new(service, base_url, client.clone(), timeout));
     let root = format!("/api/{service}");
     Router::new()
@@ -76,16 +55,10 @@ pub struct App {
 impl App {
     /// Validates `config` and binds its address (port 0 picks a free one).
     pub async fn build(config: Config) -> std::io::Result<App> {
-        config
-            .validate()
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        config.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = kit::server::bind(&config.host, config.port).await?;
         let port = listener.local_addr()?.port();
-        Ok(App {
-            listener,
-            port,
-            router: router(&config),
-        })
+        Ok(App { listener, port, router: router(&config) })
     }
 
     /// The port actually bound.
@@ -101,19 +74,12 @@ impl App {
 
 /// Like `kit::server::serve`, but records each connection's peer address, which the proxy
 /// appends to `x-forwarded-for`.
-async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
+async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }

@@ -32,10 +32,7 @@ impl Config {
             order_url: url_or("ORDER_SERVICE_URL", "http://127.0.0.1:8002")?,
             inventory_url: url_or("INVENTORY_SERVICE_URL", "http://127.0.0.1:8003")?,
             connect_timeout: millis_or("GATEWAY_CONNECT_TIMEOUT_MS", Duration::from_millis(3000))?,
-            upstream_timeout: millis_or(
-                "GATEWAY_UPSTREAM_TIMEOUT_MS",
-                Duration::from_millis(10_000),
-            )?,
+            upstream_timeout: millis_or("GATEWAY_UPSTREAM_TIMEOUT_MS", Duration::from_millis(10_000))?,
         };
         config.validate()?;
         Ok(config)

@@ -117,14 +117,12 @@ impl Target {
 
     /// The upstream URI for an incoming one: same path and raw query, service's authority.
     fn uri_for(&self, incoming: &Uri) -> Result<Uri, ProxyError> {
-        let path_and_query = incoming
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let path_and_query = incoming.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         let path_and_query = match &self.prefix {
             None => path_and_query,
-            Some(prefix) => PathAndQuery::try_from(format!("{prefix}{path_and_query}"))
-                .map_err(|_| ProxyError::Gateway)?,
+            Some(prefix) => {
+                PathAndQuery::try_from(format!("{prefix}{path_and_query}")).map_err(|_| ProxyError::Gateway)?
+            }
         };
         let mut parts = uri::Parts::default();
         parts.scheme = Some(Scheme::HTTP);
@@ -148,29 +146,15 @@ pub struct Upstream {
 impl Upstream {
     /// The service named `service` (used in error details) at `base_url`, reached through
     /// `client`, which must answer with headers within `timeout`.
-    pub fn new(
-        service: &'static str,
-        base_url: &str,
-        client: HttpClient,
-        timeout: Duration,
-    ) -> Upstream {
-        let target = Target::parse(base_url)
-            .inspect_err(|error| tracing::error!(service, %error, "unusable upstream URL"))
-            .ok();
-        Upstream {
-            service,
-            target,
-            client,
-            timeout,
-        }
+    pub fn new(service: &'static str, base_url: &str, client: HttpClient, timeout: Duration) -> Upstream {
+        let target =
+            Target::parse(base_url).inspect_err(|error| tracing::error!(service, %error, "unusable upstream URL")).ok();
+        Upstream { service, target, client, timeout }
     }
 
     /// Forwards `request` and returns the service's response, body still streaming.
     pub async fn forward(&self, request: Request) -> Result<Response, ProxyError> {
-        let target = self
-            .target
-            .as_ref()
-            .ok_or(ProxyError::Unavailable(self.service))?;
+        let target = self.target.as_ref().ok_or(ProxyError::Unavailable(self.service))?;
         let (parts, body) = request.into_parts();
         let mut headers = parts.headers;
 
@@ -200,8 +184,7 @@ impl Upstream {
         *outbound.version_mut() = Version::HTTP_11;
         *outbound.headers_mut() = headers;
 
-        let response = match tokio::time::timeout(self.timeout, self.client.request(outbound)).await
-        {
+        let response = match tokio::time::timeout(self.timeout, self.client.request(outbound)).await {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => return Err(self.classify(&error)),
             Err(_) => {
@@ -223,11 +206,7 @@ impl Upstream {
             return ProxyError::TooLarge;
         }
         tracing::warn!(service = self.service, error = %Chain(error), "upstream request failed");
-        if error.is_connect() {
-            ProxyError::Unavailable(self.service)
-        } else {
-            ProxyError::Gateway
-        }
+        if error.is_connect() { ProxyError::Unavailable(self.service) } else { ProxyError::Gateway }
     }
 }
 
@@ -240,13 +219,7 @@ pub async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) ->
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Removes hop-by-hop headers, including any the `Connection` header names.
@@ -259,9 +232,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
             .flat_map(|value| value.split(','))
             .map(str::trim)
             .filter(|token| {
-                !token.is_empty()
-                    && !token.eq_ignore_ascii_case("close")
-                    && !token.eq_ignore_ascii_case("keep-alive")
+                !token.is_empty() && !token.eq_ignore_ascii_case("close") && !token.eq_ignore_ascii_case("keep-alive")
             })
             .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
             .collect();
@@ -327,24 +298,15 @@ mod tests {
     #[test]
     fn strips_hop_by_hop_and_connection_named_headers() {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, X-Secret, close"),
-        );
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, X-Secret, close"));
         headers.insert("x-secret", HeaderValue::from_static("1"));
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        headers.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         headers.insert("x-custom", HeaderValue::from_static("kept"));
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1, "{headers:?}");
-        assert_eq!(
-            headers.get("x-custom"),
-            Some(&HeaderValue::from_static("kept"))
-        );
+        assert_eq!(headers.get("x-custom"), Some(&HeaderValue::from_static("kept")));
     }
 
     #[test]
@@ -352,32 +314,20 @@ mod tests {
         let peer = SocketAddr::from(([10, 1, 2, 3], 5555));
         let mut headers = HeaderMap::new();
         append_forwarded_for(&mut headers, peer);
-        assert_eq!(
-            headers.get(&X_FORWARDED_FOR),
-            Some(&HeaderValue::from_static("10.1.2.3"))
-        );
+        assert_eq!(headers.get(&X_FORWARDED_FOR), Some(&HeaderValue::from_static("10.1.2.3")));
         headers.append(&X_FORWARDED_FOR, HeaderValue::from_static("192.168.0.1"));
         append_forwarded_for(&mut headers, peer);
         let values: Vec<_> = headers.get_all(&X_FORWARDED_FOR).iter().collect();
-        assert_eq!(
-            values,
-            [&HeaderValue::from_static("10.1.2.3, 192.168.0.1, 10.1.2.3")]
-        );
+        assert_eq!(values, [&HeaderValue::from_static("10.1.2.3, 192.168.0.1, 10.1.2.3")]);
     }
 
     #[test]
     fn target_keeps_path_and_query_and_applies_prefix() -> Result<(), Box<dyn std::error::Error>> {
         let incoming: Uri = "/api/products/1?a=b&c=%20".parse()?;
         let plain = Target::parse("http://127.0.0.1:8001")?;
-        assert_eq!(
-            plain.uri_for(&incoming)?,
-            "http://127.0.0.1:8001/api/products/1?a=b&c=%20"
-        );
+        assert_eq!(plain.uri_for(&incoming)?, "http://127.0.0.1:8001/api/products/1?a=b&c=%20");
         let prefixed = Target::parse("http://svc:80/base/")?;
-        assert_eq!(
-            prefixed.uri_for(&incoming)?,
-            "http://svc:80/base/api/products/1?a=b&c=%20"
-        );
+        assert_eq!(prefixed.uri_for(&incoming)?, "http://svc:80/base/api/products/1?a=b&c=%20");
         assert!(Target::parse("https://svc").is_err());
         assert!(Target::parse("svc:80").is_err());
         assert!(Target::parse("/relative").is_err());

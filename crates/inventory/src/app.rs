@@ -50,7 +50,11 @@ impl App {
 
     /// Like [`App::build`] on a listener bound beforehand (so peers can learn each other's
     /// ports before any of them starts).
-    pub async fn with_listener(config: Config, bus: Arc<dyn EventBus>, listener: TcpListener) -> Result<App, StartError> {
+    pub async fn with_listener(
+        config: Config,
+        bus: Arc<dyn EventBus>,
+        listener: TcpListener,
+    ) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay = Relay::new(db.clone(), bus.clone());
         let store = Arc::new(SqlInventoryStore::new(db.clone(), relay.waker()));
@@ -65,7 +69,10 @@ impl App {
         );
         let sweeper = ExpirySweeper {
             store: store.clone(),
-            orders: config.order_service_url.as_ref().map(|url| ServiceClient::new("order-service", url.clone(), Duration::from_secs(5))),
+            orders: config
+                .order_service_url
+                .as_ref()
+                .map(|url| ServiceClient::new("order-service", url.clone(), Duration::from_secs(5))),
             interval: config.sweep_interval(),
         };
         Ok(App { listener, router, relay, store, bus, sweeper, db })

@@ -124,9 +124,14 @@ impl Transition {
     }
 }
 
+/// `reservations` names the reservation routes, so no product may take it.
+const RESERVED_PRODUCT_ID: &str = "reservations";
+
 fn check_product_id(field: &str, id: &str, errors: &mut Vec<FieldError>) {
     if id.trim().is_empty() || id.len() > 64 {
         errors.push(FieldError::new(field, "must be 1 to 64 characters"));
+    } else if id == RESERVED_PRODUCT_ID {
+        errors.push(FieldError::new(field, "'reservations' is reserved for the reservation routes"));
     }
 }
 
@@ -245,7 +250,8 @@ mod tests {
     fn reservation_items_are_merged_and_sorted() {
         let order_id = Uuid::now_v7();
         let item = |p: &str, q| ReservationItem { product_id: p.into(), quantity: q };
-        let parsed = parse_reservation(ReservationRequest { order_id, items: vec![item("b", 1), item("a", 2), item("b", 3)] });
+        let parsed =
+            parse_reservation(ReservationRequest { order_id, items: vec![item("b", 1), item("a", 2), item("b", 3)] });
         assert_eq!(parsed.map(|r| r.items), Ok(vec![item("a", 2), item("b", 4)]));
         let empty = parse_reservation(ReservationRequest { order_id, items: vec![] });
         assert!(empty.is_err());

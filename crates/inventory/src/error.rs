@@ -43,6 +43,7 @@ impl IntoResponse for InventoryError {
                 StoreError::Exists(_)
                 | StoreError::Insufficient { .. }
                 | StoreError::BelowReserved { .. }
+                | StoreError::TooMuchStock { .. }
                 | StoreError::HasReservations(_),
             ) => Problem::conflict(self.to_string()),
             InventoryError::Store(StoreError::Database(err)) => Problem::internal(&err),

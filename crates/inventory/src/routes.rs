@@ -77,7 +77,10 @@ async fn add(
     Ok((StatusCode::CREATED, AxumJson(state.store.add(&item).await?)))
 }
 
-async fn fetch(State(state): State<AppState>, Path(product_id): Path<String>) -> Result<AxumJson<Item>, InventoryError> {
+async fn fetch(
+    State(state): State<AppState>,
+    Path(product_id): Path<String>,
+) -> Result<AxumJson<Item>, InventoryError> {
     state.store.get(&product_id).await?.map(AxumJson).ok_or(StoreError::NotFound(product_id).into())
 }
 

@@ -5,11 +5,11 @@
 //! orders can never oversell: the row lock (PostgreSQL) or the single writer (SQLite)
 //! serialises them, and the `WHERE quantity - reserved_qty >= n` guard decides.
 
-use crate::domain::{Item, ItemPatch, NewItem, StockChange, Transition, crosses_below};
+use crate::domain::{Item, ItemPatch, MAX_QUANTITY, NewItem, StockChange, Transition, crosses_below};
 use async_trait::async_trait;
 use contracts::api::{Reservation, ReservationItem, ReservationRequest};
 use contracts::events::{Envelope, InventoryLow};
-use kit::db::Db;
+use kit::db::{Db, Timestamp};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -41,6 +41,12 @@ pub enum StoreError {
     BelowReserved {
         /// Units reserved.
         reserved: i64,
+    },
+    /// A restock beyond the largest stock level.
+    #[error("Restocking would exceed the largest stock level of {max} units")]
+    TooMuchStock {
+        /// The ceiling.
+        max: i64,
     },
     /// Deleting a record that still holds reservations.
     #[error("Inventory for product {0} holds reservations for open orders")]
@@ -80,8 +86,11 @@ pub trait InventoryStore: Send + Sync + 'static {
     async fn delete(&self, product_id: &str) -> Result<(), StoreError>;
     /// Holds every item or none; returns the reservation and whether it is new (an existing
     /// reservation for the same order is returned unchanged).
-    async fn reserve(&self, request: &ReservationRequest, expires_at: OffsetDateTime)
-    -> Result<(Reservation, bool), StoreError>;
+    async fn reserve(
+        &self,
+        request: &ReservationRequest,
+        expires_at: OffsetDateTime,
+    ) -> Result<(Reservation, bool), StoreError>;
     /// One reservation.
     async fn reservation(&self, order_id: Uuid) -> Result<Option<Reservation>, StoreError>;
     /// Confirms, releases or commits a reservation; `event_id` de-duplicates redeliveries.
@@ -111,7 +120,9 @@ impl SqlInventoryStore {
 
 type Row = (Uuid, String, String, i64, i64, i64, OffsetDateTime, OffsetDateTime);
 
-fn from_row((id, product_id, product_name, quantity, reserved_qty, low_stock_threshold, created_at, updated_at): Row) -> Item {
+fn from_row(
+    (id, product_id, product_name, quantity, reserved_qty, low_stock_threshold, created_at, updated_at): Row,
+) -> Item {
     Item {
         id,
         product_id,
@@ -125,9 +136,8 @@ fn from_row((id, product_id, product_name, quantity, reserved_qty, low_stock_thr
     }
 }
 
-fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
+fn now() -> Timestamp {
+    Timestamp::now()
 }
 
 fn low_stock_event(product_id: &str, product_name: &str, available: i64, threshold: i64) -> kit::bus::OutgoingMessage {
@@ -242,21 +252,21 @@ macro_rules! inventory_backend {
                     ),
                     StockChange::Restock(q) => (
                         concat!("UPDATE inventory SET quantity = quantity + $2, updated_at = $3
-                                 WHERE product_id = $1 RETURNING ", columns!()),
+                                 WHERE product_id = $1 AND quantity + $2 <= $4 RETURNING ", columns!()),
                         q,
                     ),
                 };
-                let row: Option<Row> = sqlx::query_as(sql)
-                    .bind(product_id)
-                    .bind(delta.abs())
-                    .bind(now())
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let mut query = sqlx::query_as(sql).bind(product_id).bind(delta.abs()).bind(now());
+                if delta > 0 {
+                    query = query.bind(MAX_QUANTITY);
+                }
+                let row: Option<Row> = query.fetch_optional(&mut *tx).await?;
                 let Some(item) = row.map(from_row) else {
-                    // Only a reduce can miss an existing row.
+                    // The row exists but its guard failed: too little for a reduce, too much for a restock.
                     return Err(match shortage(&mut tx, product_id, delta.abs()).await? {
                         Some(err) if delta < 0 => err,
-                        _ => StoreError::NotFound(product_id.to_owned()),
+                        Some(_) => StoreError::TooMuchStock { max: MAX_QUANTITY },
+                        None => StoreError::NotFound(product_id.to_owned()),
                     });
                 };
                 let before = (item.available_qty - delta, item.low_stock_threshold);
@@ -314,6 +324,8 @@ macro_rules! inventory_backend {
                 request: &ReservationRequest,
                 expires_at: OffsetDateTime,
             ) -> Result<(Reservation, bool, bool), StoreError> {
+                // What the reply carries must equal what a later read gives.
+                let expires_at = Timestamp::from(expires_at);
                 let mut tx = pool.begin_with($begin).await?;
                 let now = now();
                 let inserted = sqlx::query(
@@ -369,7 +381,7 @@ macro_rules! inventory_backend {
                     order_id: request.order_id,
                     status: "PENDING".into(),
                     items: request.items.clone(),
-                    expires_at,
+                    expires_at: expires_at.get(),
                 };
                 Ok((reservation, true, alerted))
             }
@@ -443,7 +455,7 @@ macro_rules! inventory_backend {
             }
 
             pub async fn expired(pool: &Pool, now: OffsetDateTime, limit: i64) -> Result<Vec<Uuid>, StoreError> {
-                let rows: Vec<(Uuid,)> = sqlx::query_as($expired).bind(now).bind(limit).fetch_all(pool).await?;
+                let rows: Vec<(Uuid,)> = sqlx::query_as($expired).bind(Timestamp::from(now)).bind(limit).fetch_all(pool).await?;
                 Ok(rows.into_iter().map(|(id,)| id).collect())
             }
         }
@@ -455,16 +467,17 @@ inventory_backend!(
     sqlx::Postgres,
     begin = "BEGIN",
     lock_row = " FOR UPDATE",
-    expired = "SELECT order_id FROM reservations WHERE status = 'PENDING' AND expires_at < $1 ORDER BY expires_at LIMIT $2"
+    expired =
+        "SELECT order_id FROM reservations WHERE status = 'PENDING' AND expires_at < $1 ORDER BY expires_at LIMIT $2"
 );
-// SQLite stores times as RFC 3339 text of varying precision: compare them as times, not text.
+// Times are bound as kit::db::Timestamp, fixed-width text on SQLite: text order is time order.
 inventory_backend!(
     lite,
     sqlx::Sqlite,
     begin = "BEGIN IMMEDIATE",
     lock_row = "",
-    expired = "SELECT order_id FROM reservations WHERE status = 'PENDING' AND julianday(expires_at) < julianday($1)
-               ORDER BY julianday(expires_at) LIMIT $2"
+    expired =
+        "SELECT order_id FROM reservations WHERE status = 'PENDING' AND expires_at < $1 ORDER BY expires_at LIMIT $2"
 );
 
 macro_rules! dispatch {

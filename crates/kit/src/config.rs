@@ -33,11 +33,7 @@ where
     T::Err: std::fmt::Display,
 {
     optional(var)
-        .map(|raw| {
-            raw.trim()
-                .parse::<T>()
-                .map_err(|e| ConfigError::new(var, format!("invalid value {raw:?}: {e}")))
-        })
+        .map(|raw| raw.trim().parse::<T>().map_err(|e| ConfigError::new(var, format!("invalid value {raw:?}: {e}"))))
         .transpose()
 }
 

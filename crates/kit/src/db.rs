@@ -114,10 +114,7 @@ pub async fn connect(options: &DbOptions, migrations: &Migrations) -> Result<Db,
             .connect_with(connect)
             .await
             .map_err(|source| DbError::Connect { target: target.clone(), source })?;
-        migrator(migrations.sqlite)
-            .run(&pool)
-            .await
-            .map_err(|source| DbError::Migrate { target, source })?;
+        migrator(migrations.sqlite).run(&pool).await.map_err(|source| DbError::Migrate { target, source })?;
         Db::Sqlite(pool)
     } else {
         return Err(DbError::UnsupportedUrl(target));
@@ -130,13 +127,7 @@ fn migrator(files: &'static [MigrationFile]) -> Migrator {
         files
             .iter()
             .map(|f| {
-                Migration::new(
-                    f.version,
-                    f.description.into(),
-                    MigrationType::Simple,
-                    f.sql.into_sql_str(),
-                    false,
-                )
+                Migration::new(f.version, f.description.into(), MigrationType::Simple, f.sql.into_sql_str(), false)
             })
             .collect(),
     )
@@ -191,4 +182,101 @@ macro_rules! migrations {
             ],
         };
     };
+}
+
+/// A point in time as both stores keep it: UTC, microsecond precision. Bind times through
+/// this type: on SQLite it is written as fixed-width RFC 3339 text
+/// (`2026-02-21T10:00:00.120000Z`), so text order is time order — sqlx's own encoding drops
+/// trailing zeros of the fraction, which breaks `ORDER BY` and comparisons. Rows decode
+/// straight into `OffsetDateTime` on both backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub time::OffsetDateTime);
+
+impl Timestamp {
+    /// Now, truncated to what PostgreSQL keeps (microseconds), so a value read back equals
+    /// the value written.
+    pub fn now() -> Timestamp {
+        Timestamp::from(time::OffsetDateTime::now_utc())
+    }
+
+    /// The wrapped time.
+    pub fn get(self) -> time::OffsetDateTime {
+        self.0
+    }
+
+    fn fixed_width(self) -> String {
+        let t = self.0;
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.microsecond()
+        )
+    }
+}
+
+impl From<time::OffsetDateTime> for Timestamp {
+    fn from(at: time::OffsetDateTime) -> Self {
+        let utc = at.to_offset(time::UtcOffset::UTC);
+        Timestamp(utc.replace_nanosecond(utc.nanosecond() / 1_000 * 1_000).unwrap_or(utc))
+    }
+}
+
+impl sqlx::Type<sqlx::Sqlite> for Timestamp {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <time::OffsetDateTime as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+    fn compatible(ty: &sqlx::sqlite::SqliteTypeInfo) -> bool {
+        <time::OffsetDateTime as sqlx::Type<sqlx::Sqlite>>::compatible(ty)
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Sqlite> for Timestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::sqlite::SqliteArgumentsBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        sqlx::Encode::<sqlx::Sqlite>::encode(self.fixed_width(), buf)
+    }
+}
+
+impl sqlx::Type<sqlx::Postgres> for Timestamp {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <time::OffsetDateTime as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for Timestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        sqlx::Encode::<sqlx::Postgres>::encode_by_ref(&self.0, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timestamp;
+
+    #[test]
+    fn sqlite_text_sorts_in_time_order() {
+        let base = time::macros::datetime!(2026-02-21 10:00:05 UTC);
+        let times = [base, base + time::Duration::milliseconds(100), base + time::Duration::microseconds(120_001)];
+        let texts: Vec<String> = times.iter().map(|t| Timestamp::from(*t).fixed_width()).collect();
+        assert_eq!(texts[0], "2026-02-21T10:00:05.000000Z");
+        let mut sorted = texts.clone();
+        sorted.sort();
+        assert_eq!(sorted, texts);
+    }
+
+    #[test]
+    fn converts_to_utc_microseconds() {
+        let at = time::macros::datetime!(2026-02-21 12:00:00.123456789 +02:00);
+        assert_eq!(Timestamp::from(at).get(), time::macros::datetime!(2026-02-21 10:00:00.123456 UTC));
+    }
 }

@@ -85,7 +85,8 @@ impl ServiceClient {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        let body = serde_json::to_vec(body).map_err(|e| ClientError::Decode { service: self.service, reason: e.to_string() })?;
+        let body = serde_json::to_vec(body)
+            .map_err(|e| ClientError::Decode { service: self.service, reason: e.to_string() })?;
         let bytes = self.call(method, path, Some(Bytes::from(body))).await?;
         self.decode(&bytes)
     }
@@ -104,7 +105,8 @@ impl ServiceClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut request = Request::builder().method(method.clone()).uri(&uri).header(header::ACCEPT, "application/json");
+            let mut request =
+                Request::builder().method(method.clone()).uri(&uri).header(header::ACCEPT, "application/json");
             if body.is_some() {
                 request = request.header(header::CONTENT_TYPE, "application/json");
             }

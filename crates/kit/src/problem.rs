@@ -83,11 +83,7 @@ impl Problem {
 
     /// 422 listing every field at fault; `detail` names them too.
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        let detail = errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
         Problem { errors, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail) }
     }
 
@@ -167,9 +163,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 "Expected a request with Content-Type: application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
-            Problem::new(rejection.status(), rejection.body_text())
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| Problem::new(rejection.status(), rejection.body_text()))?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -199,15 +195,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| Query(q.0))
-            .map_err(|rejection| {
-                let text = rejection.body_text();
-                let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
-                match text.split_once(": ") {
-                    Some((field, message)) if !field.contains(' ') => Problem::invalid_field(field, message),
-                    _ => Problem::invalid_field("query", text),
-                }
-            })
+        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| Query(q.0)).map_err(|rejection| {
+            let text = rejection.body_text();
+            let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+            match text.split_once(": ") {
+                Some((field, message)) if !field.contains(' ') => Problem::invalid_field(field, message),
+                _ => Problem::invalid_field("query", text),
+            }
+        })
     }
 }

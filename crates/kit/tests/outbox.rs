@@ -122,7 +122,7 @@ async fn consumer_commits_after_work_and_dead_letters_poison() {
     impl Handler for Recorder {
         async fn handle(&self, message: &Message, header: &EnvelopeHeader) -> Result<(), HandleError> {
             // Fail the first attempt at every message: the loop must retry, not skip.
-            if self.1.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            if self.1.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
                 return Err(HandleError::Transient("flaky".into()));
             }
             self.0.lock().unwrap().push(format!("{}:{}", message.key, header.event_type));
@@ -131,7 +131,11 @@ async fn consumer_commits_after_work_and_dead_letters_poison() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let options = DbOptions { url: format!("sqlite://{}", dir.path().join("events.db").display()), schema: "t".into(), max_connections: 1 };
+    let options = DbOptions {
+        url: format!("sqlite://{}", dir.path().join("events.db").display()),
+        schema: "t".into(),
+        max_connections: 1,
+    };
     let log = EventLog::new(kit::db::connect(&options, &LOG_MIGRATIONS).await.unwrap());
     let event = |key: &str| OutgoingMessage {
         topic: "order-placed".into(),
@@ -142,9 +146,17 @@ async fn consumer_commits_after_work_and_dead_letters_poison() {
         }))
         .unwrap(),
     };
-    let poison = OutgoingMessage { topic: "order-placed".into(), key: "bad".into(), headers: vec![], payload: b"{not json".to_vec() };
+    let poison = OutgoingMessage {
+        topic: "order-placed".into(),
+        key: "bad".into(),
+        headers: vec![],
+        payload: b"{not json".to_vec(),
+    };
     let future = OutgoingMessage {
-        payload: serde_json::to_vec(&serde_json::json!({"event_id": uuid::Uuid::now_v7(), "event_type": "X", "schema_version": 99})).unwrap(),
+        payload: serde_json::to_vec(
+            &serde_json::json!({"event_id": uuid::Uuid::now_v7(), "event_type": "X", "schema_version": 99}),
+        )
+        .unwrap(),
         key: "future".into(),
         ..event("future")
     };
@@ -153,7 +165,13 @@ async fn consumer_commits_after_work_and_dead_letters_poison() {
     let recorder = Arc::new(Recorder(Mutex::new(Vec::new()), AtomicU64::new(0)));
     let stop = CancellationToken::new();
     let bus: Arc<dyn EventBus> = Arc::new(log.clone());
-    let consumer = tokio::spawn(kit::bus::consumer::run(bus.clone(), "test-group", &["order-placed"], recorder.clone(), stop.clone()));
+    let consumer = tokio::spawn(kit::bus::consumer::run(
+        bus.clone(),
+        "test-group",
+        &["order-placed"],
+        recorder.clone(),
+        stop.clone(),
+    ));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while recorder.0.lock().unwrap().len() < 2 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -167,7 +185,8 @@ async fn consumer_commits_after_work_and_dead_letters_poison() {
     // A restarted consumer resumes after its committed offset: nothing is handled twice.
     let again = Arc::new(Recorder(Mutex::new(Vec::new()), AtomicU64::new(1)));
     let stop = CancellationToken::new();
-    let consumer = tokio::spawn(kit::bus::consumer::run(bus, "test-group", &["order-placed"], again.clone(), stop.clone()));
+    let consumer =
+        tokio::spawn(kit::bus::consumer::run(bus, "test-group", &["order-placed"], again.clone(), stop.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
     consumer.await.unwrap();

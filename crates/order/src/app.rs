@@ -45,13 +45,21 @@ impl App {
 
     /// Like [`App::build`] on a listener bound beforehand (so peers can learn each other's
     /// ports before any of them starts).
-    pub async fn with_listener(config: Config, bus: Arc<dyn EventBus>, listener: TcpListener) -> Result<App, StartError> {
+    pub async fn with_listener(
+        config: Config,
+        bus: Arc<dyn EventBus>,
+        listener: TcpListener,
+    ) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay = Relay::new(db.clone(), bus);
         let placement = Placement {
             store: Arc::new(SqlOrderStore::new(db.clone(), relay.waker())),
             catalog: ServiceClient::new("product-service", config.product_service_url.clone(), config.peer_timeout),
-            inventory: ServiceClient::new("inventory-service", config.inventory_service_url.clone(), config.peer_timeout),
+            inventory: ServiceClient::new(
+                "inventory-service",
+                config.inventory_service_url.clone(),
+                config.peer_timeout,
+            ),
         };
         let ready_db = db.clone();
         let router = kit::server::service_router(

@@ -1,7 +1,7 @@
 //! Placing an order, SPEC §3 steps 1–6: validated input, the Idempotency-Key, catalog names
 //! and prices, one reservation call, one transaction, and release on failure.
 
-use crate::domain::{Order, OrderItem, PlaceOrder, Status, now, order_number};
+use crate::domain::{Order, OrderItem, PlaceOrder, Status, order_number};
 use crate::error::OrderError;
 use crate::store::{OrderStore, StoreError};
 use contracts::api::{CatalogPage, Reservation, ReservationItem, ReservationRequest};
@@ -102,7 +102,10 @@ impl Placement {
         let mut total = contracts::Money::default();
         for (i, line) in request.lines.iter().enumerate() {
             let Some(product) = catalog.get(line.product_id.as_str()) else {
-                unknown.push(FieldError::new(format!("items[{i}].product_id"), format!("Product {} not found", line.product_id)));
+                unknown.push(FieldError::new(
+                    format!("items[{i}].product_id"),
+                    format!("Product {} not found", line.product_id),
+                ));
                 continue;
             };
             if let Some(expected) = line.expected_price
@@ -114,7 +117,8 @@ impl Placement {
                     requested: expected,
                 });
             }
-            let line_total = product.price.times(line.quantity).ok_or_else(|| OrderError::Internal("overflow".into()))?;
+            let line_total =
+                product.price.times(line.quantity).ok_or_else(|| OrderError::Internal("overflow".into()))?;
             total = total.plus(line_total).ok_or_else(|| OrderError::Internal("overflow".into()))?;
             items.push(OrderItem {
                 id: Uuid::now_v7(),
@@ -128,7 +132,7 @@ impl Placement {
         if !unknown.is_empty() {
             return Err(OrderError::Invalid(unknown));
         }
-        let now = now();
+        let now = kit::db::Timestamp::now().get();
         Ok(Order {
             id,
             order_number: order_number(now),
@@ -156,7 +160,9 @@ impl Placement {
             self.inventory.send_json(Method::POST, "/api/inventory/reservations", &request).await;
         match reserved {
             Ok(_) => Ok(()),
-            Err(ClientError::Status { status: StatusCode::CONFLICT, detail, .. }) => Err(OrderError::OutOfStock(detail)),
+            Err(ClientError::Status { status: StatusCode::CONFLICT, detail, .. }) => {
+                Err(OrderError::OutOfStock(detail))
+            }
             Err(err @ ClientError::Timeout { .. }) => {
                 // The hold may have been made: give it back (the expiry sweeper would too).
                 self.release(order.id).await;
@@ -168,7 +174,8 @@ impl Placement {
 
     /// Best effort: a failed release is left to the inventory's expiry sweeper.
     async fn release(&self, order_id: Uuid) {
-        if let Err(err) = self.inventory.send(Method::DELETE, &format!("/api/inventory/reservations/{order_id}")).await {
+        if let Err(err) = self.inventory.send(Method::DELETE, &format!("/api/inventory/reservations/{order_id}")).await
+        {
             tracing::warn!(%order_id, error = %err, "releasing reservation failed; it will expire");
         }
     }

@@ -80,7 +80,11 @@ impl PageParams {
 }
 
 /// The original's bare array, newest first; the total goes in `X-Total-Count`.
-async fn listing(state: &AppState, email: Option<&str>, params: &PageParams) -> Result<(HeaderMap, AxumJson<Vec<Order>>), OrderError> {
+async fn listing(
+    state: &AppState,
+    email: Option<&str>,
+    params: &PageParams,
+) -> Result<(HeaderMap, AxumJson<Vec<Order>>), OrderError> {
     let (limit, offset) = params.limit_offset()?;
     let (orders, total) = state.placement.store.list(email, limit, offset).await?;
     let mut headers = HeaderMap::new();

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use contracts::Money;
 use contracts::events::{Envelope, OrderEvent, OrderEventKind, OrderStatusChanged};
 use kit::bus::OutgoingMessage;
-use kit::db::Db;
+use kit::db::{Db, Timestamp};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -157,8 +157,20 @@ macro_rules! order_columns {
 macro_rules! item_columns {
     ($prefix:literal) => {
         concat!(
-            $prefix, "id, ", $prefix, "order_id, ", $prefix, "product_id, ", $prefix, "product_name, ",
-            $prefix, "quantity, ", $prefix, "unit_cents, ", $prefix, "total_cents"
+            $prefix,
+            "id, ",
+            $prefix,
+            "order_id, ",
+            $prefix,
+            "product_id, ",
+            $prefix,
+            "product_name, ",
+            $prefix,
+            "quantity, ",
+            $prefix,
+            "unit_cents, ",
+            $prefix,
+            "total_cents"
         )
     };
 }
@@ -172,23 +184,33 @@ macro_rules! order_backend {
             type Pool = sqlx::Pool<$Db>;
             type Conn = <$Db as sqlx::Database>::Connection;
 
-            pub async fn insert(pool: &Pool, order: &Order, idempotency: Option<(&str, &str)>) -> Result<(), StoreError> {
+            pub async fn insert(
+                pool: &Pool,
+                order: &Order,
+                idempotency: Option<(&str, &str)>,
+            ) -> Result<(), StoreError> {
                 let mut tx = pool.begin_with($begin).await?;
-                sqlx::query(concat!("INSERT INTO orders (", order_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
-                    .bind(order.id)
-                    .bind(&order.order_number)
-                    .bind(&order.customer_name)
-                    .bind(&order.customer_email)
-                    .bind(order.total_amount.cents())
-                    .bind(order.status.as_str())
-                    .bind(order.created_at)
-                    .bind(order.updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
+                sqlx::query(concat!(
+                    "INSERT INTO orders (",
+                    order_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ))
+                .bind(order.id)
+                .bind(&order.order_number)
+                .bind(&order.customer_name)
+                .bind(&order.customer_email)
+                .bind(order.total_amount.cents())
+                .bind(order.status.as_str())
+                .bind(Timestamp::from(order.created_at))
+                .bind(Timestamp::from(order.updated_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
                 for (position, item) in order.items.iter().enumerate() {
                     sqlx::query(concat!(
-                        "INSERT INTO order_items (", item_columns!(""), ", position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                        "INSERT INTO order_items (",
+                        item_columns!(""),
+                        ", position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                     ))
                     .bind(item.id)
                     .bind(order.id)
@@ -203,14 +225,16 @@ macro_rules! order_backend {
                 }
                 outbox::enqueue(&mut tx, &order_event(order, OrderEventKind::Placed)).await?;
                 if let Some((key, fingerprint)) = idempotency {
-                    sqlx::query("INSERT INTO idempotency_keys (key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, $4)")
-                        .bind(key)
-                        .bind(fingerprint)
-                        .bind(order.id)
-                        .bind(order.created_at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(classify)?;
+                    sqlx::query(
+                        "INSERT INTO idempotency_keys (key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(key)
+                    .bind(fingerprint)
+                    .bind(order.id)
+                    .bind(Timestamp::from(order.created_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
                 }
                 tx.commit().await.map_err(classify)
             }
@@ -223,11 +247,14 @@ macro_rules! order_backend {
                 };
                 let row: Option<OrderRow> = sqlx::query_as(sql).bind(id).fetch_optional(&mut *conn).await?;
                 let Some(row) = row else { return Ok(None) };
-                let items: Vec<ItemRow> =
-                    sqlx::query_as(concat!("SELECT ", item_columns!(""), " FROM order_items WHERE order_id = $1 ORDER BY position"))
-                        .bind(id)
-                        .fetch_all(&mut *conn)
-                        .await?;
+                let items: Vec<ItemRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    item_columns!(""),
+                    " FROM order_items WHERE order_id = $1 ORDER BY position"
+                ))
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
                 Ok(Some(from_rows(row, items.into_iter().map(item_from_row).collect())))
             }
 
@@ -243,9 +270,16 @@ macro_rules! order_backend {
                     .await?)
             }
 
-            pub async fn list(pool: &Pool, email: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Order>, i64), StoreError> {
+            pub async fn list(
+                pool: &Pool,
+                email: Option<&str>,
+                limit: i64,
+                offset: i64,
+            ) -> Result<(Vec<Order>, i64), StoreError> {
                 let rows: Vec<OrderRow> = sqlx::query_as(concat!(
-                    "SELECT ", order_columns!(), " FROM orders WHERE ($1 IS NULL OR customer_email = $1)
+                    "SELECT ",
+                    order_columns!(),
+                    " FROM orders WHERE ($1 IS NULL OR customer_email = $1)
                      ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
                 ))
                 .bind(email)
@@ -254,7 +288,9 @@ macro_rules! order_backend {
                 .fetch_all(pool)
                 .await?;
                 let items: Vec<ItemRow> = sqlx::query_as(concat!(
-                    "SELECT ", item_columns!("i."), " FROM order_items i JOIN (
+                    "SELECT ",
+                    item_columns!("i."),
+                    " FROM order_items i JOIN (
                         SELECT id FROM orders WHERE ($1 IS NULL OR customer_email = $1)
                         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) o ON o.id = i.order_id
                      ORDER BY i.order_id, i.position"
@@ -264,11 +300,13 @@ macro_rules! order_backend {
                 .bind(offset)
                 .fetch_all(pool)
                 .await?;
-                let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM orders WHERE ($1 IS NULL OR customer_email = $1)")
-                    .bind(email)
-                    .fetch_one(pool)
-                    .await?;
-                let mut items_by_order: std::collections::HashMap<Uuid, Vec<OrderItem>> = std::collections::HashMap::new();
+                let (total,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM orders WHERE ($1 IS NULL OR customer_email = $1)")
+                        .bind(email)
+                        .fetch_one(pool)
+                        .await?;
+                let mut items_by_order: std::collections::HashMap<Uuid, Vec<OrderItem>> =
+                    std::collections::HashMap::new();
                 for row in items {
                     items_by_order.entry(row.1).or_default().push(item_from_row(row));
                 }
@@ -293,12 +331,12 @@ macro_rules! order_backend {
                     return Ok(StatusOutcome::Illegal(old));
                 }
                 order.status = to;
-                order.updated_at = crate::domain::now();
+                order.updated_at = Timestamp::now().get();
                 // The row is locked (FOR UPDATE / SQLite's write lock): the guard never misses.
                 sqlx::query("UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1 AND status = $4")
                     .bind(id)
                     .bind(to.as_str())
-                    .bind(order.updated_at)
+                    .bind(Timestamp::from(order.updated_at))
                     .bind(old.as_str())
                     .execute(&mut *tx)
                     .await?;

@@ -44,7 +44,11 @@ impl App {
 
     /// Like [`App::build`] on a listener bound beforehand (so peers can learn each other's
     /// ports before any of them starts).
-    pub async fn with_listener(config: Config, bus: Arc<dyn EventBus>, listener: TcpListener) -> Result<App, StartError> {
+    pub async fn with_listener(
+        config: Config,
+        bus: Arc<dyn EventBus>,
+        listener: TcpListener,
+    ) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay = Relay::new(db.clone(), bus);
         let store = Arc::new(SqlProductStore::new(db.clone(), relay.waker()));

@@ -224,12 +224,6 @@ pub fn new_id() -> String {
     format!("{}{}", &hex[..12], &hex[13..25])
 }
 
-/// Current time at the precision both stores keep (microseconds).
-pub fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
-}
-
 impl CreateProduct {
     /// Validates into a product, naming every field at fault.
     pub fn parse(self) -> Result<Product, Vec<FieldError>> {
@@ -254,7 +248,7 @@ impl CreateProduct {
         let image_url = self.image_url.filter(|u| !u.trim().is_empty()).and_then(|u| e.image_url(u));
         let stock_quantity = e.stock(self.stock_quantity).unwrap_or(0);
         let attributes = e.attributes(self.attributes).unwrap_or_default();
-        let now = now();
+        let now = kit::db::Timestamp::now().get();
         match (name, description, price, category) {
             (Some(name), Some(description), Some(price), Some(category)) => e.finish(Product {
                 id,

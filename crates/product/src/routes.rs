@@ -79,9 +79,9 @@ async fn list(
 ) -> Result<AxumJson<ProductPage>, ProductError> {
     let mut errors = Vec::new();
     let page = page(params.page, params.page_size, 10, &mut errors);
-    let ids = params.ids.map(|ids| {
-        ids.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>()
-    });
+    let ids = params
+        .ids
+        .map(|ids| ids.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>());
     if ids.as_ref().is_some_and(|ids| ids.len() > MAX_PAGE_SIZE as usize) {
         errors.push(FieldError::new("ids", format!("at most {MAX_PAGE_SIZE} ids")));
     }

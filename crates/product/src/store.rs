@@ -10,7 +10,7 @@ use crate::domain::{Product, ProductPatch};
 use async_trait::async_trait;
 use contracts::Money;
 use contracts::events::{Envelope, ProductChange, ProductEvent};
-use kit::db::Db;
+use kit::db::{Db, Timestamp};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 use std::sync::Arc;
@@ -166,7 +166,11 @@ macro_rules! product_backend {
                 let mut inserted = 0;
                 for p in products {
                     let sql = if skip_existing {
-                        concat!("INSERT INTO products (", columns!(), ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (id) DO NOTHING")
+                        concat!(
+                            "INSERT INTO products (",
+                            columns!(),
+                            ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (id) DO NOTHING"
+                        )
                     } else {
                         concat!("INSERT INTO products (", columns!(), ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")
                     };
@@ -180,8 +184,8 @@ macro_rules! product_backend {
                         .bind(&p.image_url)
                         .bind(p.stock_quantity)
                         .bind(Json(&p.attributes))
-                        .bind(p.created_at)
-                        .bind(p.updated_at)
+                        .bind(Timestamp::from(p.created_at))
+                        .bind(Timestamp::from(p.updated_at))
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| if kit::db::is_unique_violation(&e) { StoreError::Duplicate } else { e.into() })?;
@@ -205,7 +209,10 @@ macro_rules! product_backend {
             pub async fn list(pool: &Pool, f: &ListFilter, page: Page) -> Result<(Vec<Product>, i64), StoreError> {
                 let ids = f.ids.as_ref().map(|ids| Json(ids.clone()));
                 let rows: Vec<Row> = sqlx::query_as(concat!(
-                    "SELECT ", columns!(), " FROM products", filters!($tag, $ids),
+                    "SELECT ",
+                    columns!(),
+                    " FROM products",
+                    filters!($tag, $ids),
                     " ORDER BY created_at, id LIMIT $6 OFFSET $7"
                 ))
                 .bind(&f.category)
@@ -238,7 +245,12 @@ macro_rules! product_backend {
                 Ok(rows.into_iter().map(from_row).collect())
             }
 
-            pub async fn update(pool: &Pool, id: &str, patch: &ProductPatch, now: OffsetDateTime) -> Result<Option<Product>, StoreError> {
+            pub async fn update(
+                pool: &Pool,
+                id: &str,
+                patch: &ProductPatch,
+                now: Timestamp,
+            ) -> Result<Option<Product>, StoreError> {
                 let mut tx = pool.begin().await?;
                 let row: Option<Row> = sqlx::query_as(concat!(
                     "UPDATE products SET name = COALESCE($2, name), description = COALESCE($3, description),
@@ -246,7 +258,8 @@ macro_rules! product_backend {
                        tags = COALESCE($6, tags), image_url = CASE WHEN $7 THEN $8 ELSE image_url END,
                        stock_quantity = COALESCE($9, stock_quantity), attributes = COALESCE($10, attributes),
                        updated_at = $11
-                     WHERE id = $1 RETURNING ", columns!()
+                     WHERE id = $1 RETURNING ",
+                    columns!()
                 ))
                 .bind(id)
                 .bind(&patch.name)
@@ -297,7 +310,9 @@ product_backend!(
     tag = "tags ? $4",
     ids = "SELECT jsonb_array_elements_text($5::jsonb)",
     search = concat!(
-        "SELECT ", columns!(), " FROM products, to_tsquery('english', $1) query
+        "SELECT ",
+        columns!(),
+        " FROM products, to_tsquery('english', $1) query
          WHERE search @@ query ORDER BY ts_rank(search, query) DESC, id LIMIT $2 OFFSET $3"
     ),
     query = pg_query
@@ -354,7 +369,7 @@ impl ProductStore for SqlProductStore {
     }
 
     async fn update(&self, id: &str, patch: &ProductPatch) -> Result<Option<Product>, StoreError> {
-        let updated = dispatch!(self, update(id, patch, crate::domain::now()))?;
+        let updated = dispatch!(self, update(id, patch, Timestamp::now()))?;
         self.published.notify_one();
         Ok(updated)
     }

@@ -166,8 +166,10 @@ async fn seed() -> anyhow::Result<()> {
     kit::telemetry::init(log_format(LogFormat::Pretty)?);
     // Seeded products' events wait in the outbox until the product service's relay runs.
     let wake = Arc::new(tokio::sync::Notify::new());
-    let products =
-        product::store::SqlProductStore::new(kit::db::connect(&database("product")?, &product::app::MIGRATIONS).await?, wake.clone());
+    let products = product::store::SqlProductStore::new(
+        kit::db::connect(&database("product")?, &product::app::MIGRATIONS).await?,
+        wake.clone(),
+    );
     let stock = inventory::store::SqlInventoryStore::new(
         kit::db::connect(&database("inventory")?, &inventory::app::MIGRATIONS).await?,
         wake,

@@ -34,9 +34,7 @@ async fn load(url: String) -> Result<u64, crate::helpers::Error> {
                 let request = Request::get(&url).body(Body::empty())?;
                 let response = client.request(request).await?;
                 if response.status() != StatusCode::OK {
-                    return Err::<(), crate::helpers::Error>(
-                        format!("status {}", response.status()).into(),
-                    );
+                    return Err::<(), crate::helpers::Error>(format!("status {}", response.status()).into());
                 }
                 response.into_body().collect().await?;
                 done.fetch_add(1, Ordering::Relaxed);
@@ -55,9 +53,7 @@ async fn sequential_latency(url: &str, count: u32) -> Result<Duration, crate::he
     let client = client();
     let started = Instant::now();
     for _ in 0..count {
-        let response = client
-            .request(Request::get(url).body(Body::empty())?)
-            .await?;
+        let response = client.request(Request::get(url).body(Body::empty())?).await?;
         response.into_body().collect().await?;
     }
     Ok(started.elapsed() / count)
@@ -82,14 +78,8 @@ fn thread_cpu_seconds(name: &str) -> f64 {
         }
         // Fields after the name: state is the 3rd field, utime the 14th, stime the 15th.
         let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        ticks += fields
-            .get(11)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0);
-        ticks += fields
-            .get(12)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0);
+        ticks += fields.get(11).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        ticks += fields.get(12).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
     }
     ticks as f64 / ticks_per_second
 }
@@ -129,18 +119,9 @@ async fn throughput() -> TestResult {
     let _ = gateway_thread.join();
 
     let rps = |count: u64| count as f64 / RUN.as_secs_f64();
-    let latency =
-        |count: u64| Duration::from_secs_f64(CONNECTIONS as f64 * RUN.as_secs_f64() / count as f64);
-    println!(
-        "direct:  {:>8.0} req/s, mean latency {:?}",
-        rps(direct),
-        latency(direct)
-    );
-    println!(
-        "gateway: {:>8.0} req/s, mean latency {:?}",
-        rps(proxied),
-        latency(proxied)
-    );
+    let latency = |count: u64| Duration::from_secs_f64(CONNECTIONS as f64 * RUN.as_secs_f64() / count as f64);
+    println!("direct:  {:>8.0} req/s, mean latency {:?}", rps(direct), latency(direct));
+    println!("gateway: {:>8.0} req/s, mean latency {:?}", rps(proxied), latency(proxied));
     println!(
         "one connection: direct {direct_single:?}, via gateway {proxied_single:?}, added {:?}",
         proxied_single.saturating_sub(direct_single)

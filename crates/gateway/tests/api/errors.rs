@@ -1,8 +1,6 @@
 //! Upstream failures and oversized bodies become problem+json answers that leak nothing.
 
-use crate::helpers::{
-    SLOW, TestResult, closed_port_url, config, get, send, spawn_gateway, spawn_upstream,
-};
+use crate::helpers::{SLOW, TestResult, closed_port_url, config, get, send, spawn_gateway, spawn_upstream};
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use std::time::{Duration, Instant};
@@ -11,23 +9,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[tokio::test]
 async fn upstream_down_is_503_naming_the_service() -> TestResult {
     let up = spawn_upstream("product").await?;
-    let gw = spawn_gateway(config(
-        &up,
-        &closed_port_url().await?,
-        &up,
-        Duration::from_secs(5),
-    ))
-    .await?;
+    let gw = spawn_gateway(config(&up, &closed_port_url().await?, &up, Duration::from_secs(5))).await?;
     let answer = get(&gw.base, "/api/orders/1").await?;
-    answer.assert_problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Service unavailable: orders",
-    )?;
+    answer.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable: orders")?;
     let text = String::from_utf8_lossy(&answer.body).to_lowercase();
-    assert!(
-        !text.contains("refused") && !text.contains("tcp"),
-        "internal error leaked: {text}"
-    );
+    assert!(!text.contains("refused") && !text.contains("tcp"), "internal error leaked: {text}");
     // The other services are unaffected.
     assert_eq!(get(&gw.base, "/api/products").await?.status, StatusCode::OK);
     Ok(())
@@ -41,10 +27,7 @@ async fn slow_upstream_is_504_after_the_upstream_timeout() -> TestResult {
     let answer = get(&gw.base, "/api/inventory/slow").await?;
     let elapsed = started.elapsed();
     answer.assert_problem(StatusCode::GATEWAY_TIMEOUT, "Service timeout: inventory")?;
-    assert!(
-        elapsed >= Duration::from_millis(200) && elapsed < SLOW,
-        "took {elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_millis(200) && elapsed < SLOW, "took {elapsed:?}");
     Ok(())
 }
 
@@ -88,20 +71,13 @@ async fn streamed_body_over_10_mib_is_413_and_under_it_passes() -> TestResult {
             (0..count).map(move |_| Ok::<_, std::convert::Infallible>(chunk.clone())),
         ))
     };
-    let under =
-        send(Request::post(format!("{}/api/products", gw.base)).body(chunked(3 * 1024 * 1024))?)
-            .await?;
+    let under = send(Request::post(format!("{}/api/products", gw.base)).body(chunked(3 * 1024 * 1024))?).await?;
     assert_eq!(under.status, StatusCode::OK);
     assert_eq!(under.json()?["body_len"], 3 * 1024 * 1024);
     assert_eq!(under.json()?["headers"]["transfer-encoding"], "chunked");
 
-    let over =
-        send(Request::post(format!("{}/api/products", gw.base)).body(chunked(11 * 1024 * 1024))?)
-            .await?;
-    over.assert_problem(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "Request body exceeds the limit of 10485760 bytes",
-    )?;
+    let over = send(Request::post(format!("{}/api/products", gw.base)).body(chunked(11 * 1024 * 1024))?).await?;
+    over.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "Request body exceeds the limit of 10485760 bytes")?;
     Ok(())
 }
 

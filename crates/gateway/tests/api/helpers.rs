@@ -25,9 +25,7 @@ pub const SLOW: Duration = Duration::from_secs(2);
 pub async fn spawn_upstream(name: &'static str) -> Result<String, Error> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let app = Router::new()
-        .fallback(move |request: Request| respond(name, request))
-        .layer(DefaultBodyLimit::disable());
+    let app = Router::new().fallback(move |request: Request| respond(name, request)).layer(DefaultBodyLimit::disable());
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(url)
 }
@@ -63,10 +61,7 @@ async fn respond(name: &'static str, request: Request) -> Response {
         // "first" now, "second" only after SLOW: a buffering proxy would hold "first" back.
         let chunks = futures_util::stream::unfold(0u8, |step| async move {
             match step {
-                0 => Some((
-                    Ok::<_, std::convert::Infallible>(Bytes::from_static(b"first")),
-                    1,
-                )),
+                0 => Some((Ok::<_, std::convert::Infallible>(Bytes::from_static(b"first")), 1)),
                 1 => {
                     tokio::time::sleep(SLOW).await;
                     Some((Ok(Bytes::from_static(b"second")), 2))
@@ -83,12 +78,7 @@ async fn respond(name: &'static str, request: Request) -> Response {
     let headers: serde_json::Map<String, serde_json::Value> = parts
         .headers
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into()))
         .collect();
     axum::Json(serde_json::json!({
         "upstream": name,
@@ -179,10 +169,7 @@ impl Answer {
     /// Asserts a problem+json answer with `status` and `detail`.
     pub fn assert_problem(&self, status: StatusCode, detail: &str) -> TestResult {
         assert_eq!(self.status, status, "body: {:?}", self.body);
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json")
-        );
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
         let json = self.json()?;
         assert_eq!(json["detail"], detail, "{json}");
         assert_eq!(json["status"], status.as_u16());
@@ -193,17 +180,10 @@ impl Answer {
 /// Sends `request` (a path relative to the gateway is filled in by the caller) and reads the
 /// whole answer, within a deadline so a hang fails the test instead of stalling it.
 pub async fn send(request: axum::http::Request<Body>) -> Result<Answer, Error> {
-    let response =
-        tokio::time::timeout(Duration::from_secs(10), client().request(request)).await??;
+    let response = tokio::time::timeout(Duration::from_secs(10), client().request(request)).await??;
     let (parts, body) = response.into_parts();
-    let body = tokio::time::timeout(Duration::from_secs(10), body.collect())
-        .await??
-        .to_bytes();
-    Ok(Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
+    let body = tokio::time::timeout(Duration::from_secs(10), body.collect()).await??.to_bytes();
+    Ok(Answer { status: parts.status, headers: parts.headers, body })
 }
 
 /// `GET base+path`.

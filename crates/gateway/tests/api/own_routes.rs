@@ -9,10 +9,7 @@ async fn health_has_the_original_shape() -> TestResult {
     let gw = echo_gateway().await?;
     let answer = get(&gw.base, "/health").await?;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(
-        answer.json()?,
-        serde_json::json!({"status": "UP", "service": "api-gateway"})
-    );
+    assert_eq!(answer.json()?, serde_json::json!({"status": "UP", "service": "api-gateway"}));
     Ok(())
 }
 
@@ -20,12 +17,9 @@ async fn health_has_the_original_shape() -> TestResult {
 async fn unknown_routes_are_404_problems() -> TestResult {
     let gw = echo_gateway().await?;
     for path in ["/api/unknown", "/api/productsX", "/", "/products"] {
-        get(&gw.base, path)
-            .await?
-            .assert_problem(StatusCode::NOT_FOUND, "No such route")?;
+        get(&gw.base, path).await?.assert_problem(StatusCode::NOT_FOUND, "No such route")?;
     }
-    let post =
-        send(Request::post(format!("{}/api/ai/chat", gw.base)).body(Body::from("{}"))?).await?;
+    let post = send(Request::post(format!("{}/api/ai/chat", gw.base)).body(Body::from("{}"))?).await?;
     post.assert_problem(StatusCode::NOT_FOUND, "No such route")?;
     Ok(())
 }

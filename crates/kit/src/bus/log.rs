@@ -107,7 +107,7 @@ macro_rules! log_backend {
                 if let Some(lock) = $lock {
                     sqlx::query(lock).execute(&mut *tx).await?;
                 }
-                let now = time::OffsetDateTime::now_utc();
+                let now = crate::db::Timestamp::now();
                 for m in batch {
                     let headers = serde_json::to_string(&m.headers).unwrap_or_else(|_| "[]".into());
                     sqlx::query(
@@ -124,7 +124,12 @@ macro_rules! log_backend {
                 tx.commit().await
             }
 
-            pub async fn read(pool: &sqlx::Pool<$Db>, topic: &str, from: i64, max: i64) -> Result<Vec<Message>, sqlx::Error> {
+            pub async fn read(
+                pool: &sqlx::Pool<$Db>,
+                topic: &str,
+                from: i64,
+                max: i64,
+            ) -> Result<Vec<Message>, sqlx::Error> {
                 let rows: Vec<Row> = sqlx::query_as(
                     "SELECT id, topic, key, headers, payload, created_at FROM event_log
                      WHERE topic = $1 AND id >= $2 ORDER BY id LIMIT $3",
@@ -144,7 +149,12 @@ macro_rules! log_backend {
                     .await
             }
 
-            pub async fn commit(pool: &sqlx::Pool<$Db>, group: &str, topic: &str, next: i64) -> Result<(), sqlx::Error> {
+            pub async fn commit(
+                pool: &sqlx::Pool<$Db>,
+                group: &str,
+                topic: &str,
+                next: i64,
+            ) -> Result<(), sqlx::Error> {
                 sqlx::query(
                     "INSERT INTO consumer_offsets (group_id, topic, next_offset) VALUES ($1, $2, $3)
                      ON CONFLICT (group_id, topic) DO UPDATE SET next_offset = excluded.next_offset
@@ -185,10 +195,7 @@ impl EventBus for EventLog {
             Db::Sqlite(pool) => lite::committed(pool, group).await?,
         };
         let committed: HashMap<String, i64> = committed.into_iter().collect();
-        let positions = topics
-            .iter()
-            .map(|t| (t.to_string(), committed.get(*t).copied().unwrap_or(0)))
-            .collect();
+        let positions = topics.iter().map(|t| (t.to_string(), committed.get(*t).copied().unwrap_or(0))).collect();
         Ok(Box::new(LogSubscription { log: self.clone(), group: group.to_owned(), positions }))
     }
 }

@@ -124,14 +124,20 @@ impl TestPlatform {
     /// Creates a product and its stock.
     pub async fn stock_product(&self, id: &str, price: f64, quantity: i64) {
         let created = self
-            .post("/api/products", serde_json::json!({
-                "id": id, "name": format!("Product {id}"), "description": "test product",
-                "price": price, "category": "Test"
-            }))
+            .post(
+                "/api/products",
+                serde_json::json!({
+                    "id": id, "name": format!("Product {id}"), "description": "test product",
+                    "price": price, "category": "Test"
+                }),
+            )
             .await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
         let stocked = self
-            .post("/api/inventory", serde_json::json!({"product_id": id, "product_name": format!("Product {id}"), "quantity": quantity}))
+            .post(
+                "/api/inventory",
+                serde_json::json!({"product_id": id, "product_name": format!("Product {id}"), "quantity": quantity}),
+            )
             .await;
         assert_eq!(stocked.status, StatusCode::CREATED, "{:?}", stocked.body);
     }

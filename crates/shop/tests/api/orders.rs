@@ -78,7 +78,8 @@ pub async fn idempotency_key_replays_and_rejects_a_different_body(backend: Backe
     assert_eq!(second.status, StatusCode::CREATED);
     assert_eq!(first.body, second.body, "a retry returns the same order");
 
-    let different = app.call(Method::POST, "/api/orders", Some(order_body("idem@example.com", &[("idem-1", 3)])), &key).await;
+    let different =
+        app.call(Method::POST, "/api/orders", Some(order_body("idem@example.com", &[("idem-1", 3)])), &key).await;
     assert_eq!(different.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(different.detail().contains("Idempotency-Key"), "{}", different.detail());
 
@@ -89,10 +90,9 @@ pub async fn idempotency_key_replays_and_rejects_a_different_body(backend: Backe
     // Concurrent retries with one key still make one order.
     let key = [("idempotency-key", "burst")];
     let body = order_body("burst@example.com", &[("idem-1", 1)]);
-    let replies = futures_util::future::join_all(
-        (0..8).map(|_| app.call(Method::POST, "/api/orders", Some(body.clone()), &key)),
-    )
-    .await;
+    let replies =
+        futures_util::future::join_all((0..8).map(|_| app.call(Method::POST, "/api/orders", Some(body.clone()), &key)))
+            .await;
     let ids: std::collections::HashSet<_> = replies
         .iter()
         .map(|r| {
@@ -124,17 +124,30 @@ pub async fn bad_orders_store_nothing_and_reserve_nothing(backend: Backend) {
     assert_eq!(unknown.body["errors"][0]["field"], "items[1].product_id");
 
     let malformed = [
-        (json!({"customer_name": "x", "customer_email": "x@example.com", "items": [{"product_id": "tamper-1", "quantity": "two"}]}), "items[0].quantity"),
-        (json!({"customer_name": "x", "customer_email": "not-an-email", "items": [{"product_id": "tamper-1", "quantity": 1}]}), "customer_email"),
+        (
+            json!({"customer_name": "x", "customer_email": "x@example.com", "items": [{"product_id": "tamper-1", "quantity": "two"}]}),
+            "items[0].quantity",
+        ),
+        (
+            json!({"customer_name": "x", "customer_email": "not-an-email", "items": [{"product_id": "tamper-1", "quantity": 1}]}),
+            "customer_email",
+        ),
         (json!({"customer_name": "x", "customer_email": "x@example.com", "items": []}), "items"),
-        (json!({"customer_name": "x", "customer_email": "x@example.com", "items": [{"product_id": "tamper-1", "quantity": 0}]}), "items[0].quantity"),
-        (json!({"customer_name": "x", "customer_email": "x@example.com", "items": [{"product_id": "tamper-1", "quantity": 1001}]}), "items[0].quantity"),
+        (
+            json!({"customer_name": "x", "customer_email": "x@example.com", "items": [{"product_id": "tamper-1", "quantity": 0}]}),
+            "items[0].quantity",
+        ),
+        (
+            json!({"customer_name": "x", "customer_email": "x@example.com", "items": [{"product_id": "tamper-1", "quantity": 1001}]}),
+            "items[0].quantity",
+        ),
     ];
     for (body, field) in malformed {
         let reply = app.post("/api/orders", body).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", reply.body);
         assert_eq!(reply.headers["content-type"], "application/problem+json");
-        let fields: Vec<&str> = reply.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        let fields: Vec<&str> =
+            reply.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
         assert!(fields.contains(&field), "{fields:?} should name {field}");
     }
     let not_json = app.call(Method::POST, "/api/orders", None, &[("content-type", "application/json")]).await;
@@ -258,11 +271,16 @@ pub async fn order_events_reach_the_log_with_the_original_fields(backend: Backen
     assert_eq!(event["customer_name"], "Test Customer");
     assert!(event["order_number"].as_str().unwrap().starts_with("ORD-"));
     assert_eq!(event["total_amount"], json!(24.5));
-    assert_eq!(event["items"][0], json!({"product_id": "evt-1", "product_name": "Product evt-1", "quantity": 2, "price": 12.25}));
+    assert_eq!(
+        event["items"][0],
+        json!({"product_id": "evt-1", "product_name": "Product evt-1", "quantity": 2, "price": 12.25})
+    );
 
-    let cancelled = app.eventually(EVENT_WAIT, || async { log.read_all("order-cancelled").await.unwrap().len() == 1 }).await;
+    let cancelled =
+        app.eventually(EVENT_WAIT, || async { log.read_all("order-cancelled").await.unwrap().len() == 1 }).await;
     assert!(cancelled);
-    let cancel: serde_json::Value = serde_json::from_slice(&log.read_all("order-cancelled").await.unwrap()[0].payload).unwrap();
+    let cancel: serde_json::Value =
+        serde_json::from_slice(&log.read_all("order-cancelled").await.unwrap()[0].payload).unwrap();
     assert_eq!(cancel["event_type"], "ORDER_CANCELLED");
     assert_eq!(cancel["order_id"], json!(ids[0]));
 }
