@@ -31,9 +31,11 @@ struct OrderRef {
     new_status: Option<String>,
 }
 
+/// Redelivered events need no de-duplication table here: every transition only moves a
+/// reservation forward, so applying one twice changes nothing.
 #[async_trait]
 impl Handler for OrderEvents {
-    async fn handle(&self, message: &Message, header: &EnvelopeHeader) -> Result<(), HandleError> {
+    async fn handle(&self, message: &Message, _header: &EnvelopeHeader) -> Result<(), HandleError> {
         let order: OrderRef = serde_json::from_slice(&message.payload)
             .map_err(|e| HandleError::Poison(format!("not an order event: {e}")))?;
         let transition = match (message.topic.as_str(), order.new_status.as_deref()) {
@@ -44,7 +46,7 @@ impl Handler for OrderEvents {
         };
         let outcome = self
             .store
-            .transition(order.order_id, transition, Some(header.event_id))
+            .transition(order.order_id, transition)
             .await
             .map_err(|e| HandleError::Transient(e.to_string()))?;
         tracing::debug!(order_id = %order.order_id, ?transition, ?outcome, "order event applied");
@@ -87,7 +89,7 @@ impl ExpirySweeper {
                     }
                 },
             };
-            match self.store.transition(order_id, transition, None).await {
+            match self.store.transition(order_id, transition).await {
                 Ok(_) if transition == Transition::Release => {
                     tracing::info!(%order_id, "released expired reservation");
                     released += 1;

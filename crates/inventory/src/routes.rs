@@ -180,6 +180,6 @@ async fn release(
     Path(raw): Path<String>,
 ) -> Result<AxumJson<Reservation>, InventoryError> {
     let order_id = order_id(&raw)?;
-    state.store.transition(order_id, Transition::Release, None).await?;
+    state.store.transition(order_id, Transition::Release).await?;
     state.store.reservation(order_id).await?.map(AxumJson).ok_or(InventoryError::ReservationNotFound(order_id))
 }

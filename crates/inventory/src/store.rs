@@ -61,10 +61,9 @@ pub enum StoreError {
 pub enum TransitionOutcome {
     /// Applied now.
     Applied,
-    /// The reservation is missing or not in a state the transition applies to.
+    /// The reservation is missing or not in a state the transition applies to — including
+    /// because this very transition happened before (a redelivered event).
     NotApplicable,
-    /// This event was applied before.
-    AlreadyProcessed,
 }
 
 /// Stock and reservation persistence.
@@ -93,13 +92,10 @@ pub trait InventoryStore: Send + Sync + 'static {
     ) -> Result<(Reservation, bool), StoreError>;
     /// One reservation.
     async fn reservation(&self, order_id: Uuid) -> Result<Option<Reservation>, StoreError>;
-    /// Confirms, releases or commits a reservation; `event_id` de-duplicates redeliveries.
-    async fn transition(
-        &self,
-        order_id: Uuid,
-        transition: Transition,
-        event_id: Option<Uuid>,
-    ) -> Result<TransitionOutcome, StoreError>;
+    /// Confirms, releases or commits a reservation. Each moves the status forward only
+    /// (PENDING → CONFIRMED → RELEASED/COMMITTED), so applying one twice changes nothing:
+    /// redelivered events are harmless without a de-duplication table.
+    async fn transition(&self, order_id: Uuid, transition: Transition) -> Result<TransitionOutcome, StoreError>;
     /// Pending reservations past their expiry, oldest first.
     async fn expired(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<Uuid>, StoreError>;
 }
@@ -403,53 +399,42 @@ macro_rules! inventory_backend {
                 Ok(Some(Reservation { order_id, status, items, expires_at }))
             }
 
-            pub async fn transition(
-                pool: &Pool,
-                order_id: Uuid,
-                transition: Transition,
-                event_id: Option<Uuid>,
-            ) -> Result<TransitionOutcome, StoreError> {
-                let mut tx = pool.begin_with($begin).await?;
+            pub async fn transition(pool: &Pool, order_id: Uuid, transition: Transition) -> Result<TransitionOutcome, StoreError> {
                 let now = now();
-                if let Some(event_id) = event_id {
-                    let fresh = sqlx::query(
-                        "INSERT INTO processed_events (event_id, processed_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING",
-                    )
-                    .bind(event_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    if fresh.rows_affected() == 0 {
-                        return Ok(TransitionOutcome::AlreadyProcessed);
-                    }
-                }
-                let from = match transition {
-                    Transition::Confirm => "UPDATE reservations SET status = $2, updated_at = $3 WHERE order_id = $1 AND status = 'PENDING'",
-                    Transition::Release | Transition::Commit => {
+                let (guard, effect) = match transition {
+                    // Confirming touches one row: no transaction needed.
+                    Transition::Confirm => (
+                        "UPDATE reservations SET status = $2, updated_at = $3 WHERE order_id = $1 AND status = 'PENDING'",
+                        None,
+                    ),
+                    Transition::Release => (
                         "UPDATE reservations SET status = $2, updated_at = $3
-                         WHERE order_id = $1 AND status IN ('PENDING', 'CONFIRMED')"
-                    }
+                         WHERE order_id = $1 AND status IN ('PENDING', 'CONFIRMED')",
+                        Some(
+                            "UPDATE inventory SET reserved_qty = inventory.reserved_qty - ri.quantity, updated_at = $2
+                             FROM reservation_items ri WHERE ri.order_id = $1 AND ri.product_id = inventory.product_id",
+                        ),
+                    ),
+                    Transition::Commit => (
+                        "UPDATE reservations SET status = $2, updated_at = $3
+                         WHERE order_id = $1 AND status IN ('PENDING', 'CONFIRMED')",
+                        Some(
+                            "UPDATE inventory SET quantity = inventory.quantity - ri.quantity,
+                               reserved_qty = inventory.reserved_qty - ri.quantity, updated_at = $2
+                             FROM reservation_items ri WHERE ri.order_id = $1 AND ri.product_id = inventory.product_id",
+                        ),
+                    ),
                 };
-                let moved = sqlx::query(from).bind(order_id).bind(transition.target()).bind(now).execute(&mut *tx).await?;
+                let Some(effect) = effect else {
+                    let moved = sqlx::query(guard).bind(order_id).bind(transition.target()).bind(now).execute(pool).await?;
+                    return Ok(if moved.rows_affected() == 1 { TransitionOutcome::Applied } else { TransitionOutcome::NotApplicable });
+                };
+                let mut tx = pool.begin_with($begin).await?;
+                let moved = sqlx::query(guard).bind(order_id).bind(transition.target()).bind(now).execute(&mut *tx).await?;
                 if moved.rows_affected() == 0 {
-                    tx.commit().await?;
                     return Ok(TransitionOutcome::NotApplicable);
                 }
-                let effect = match transition {
-                    Transition::Confirm => None,
-                    Transition::Release => Some(
-                        "UPDATE inventory SET reserved_qty = inventory.reserved_qty - ri.quantity, updated_at = $2
-                         FROM reservation_items ri WHERE ri.order_id = $1 AND ri.product_id = inventory.product_id",
-                    ),
-                    Transition::Commit => Some(
-                        "UPDATE inventory SET quantity = inventory.quantity - ri.quantity,
-                           reserved_qty = inventory.reserved_qty - ri.quantity, updated_at = $2
-                         FROM reservation_items ri WHERE ri.order_id = $1 AND ri.product_id = inventory.product_id",
-                    ),
-                };
-                if let Some(effect) = effect {
-                    sqlx::query(effect).bind(order_id).bind(now).execute(&mut *tx).await?;
-                }
+                sqlx::query(effect).bind(order_id).bind(now).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(TransitionOutcome::Applied)
             }
@@ -546,13 +531,8 @@ impl InventoryStore for SqlInventoryStore {
         dispatch!(self, reservation(order_id))
     }
 
-    async fn transition(
-        &self,
-        order_id: Uuid,
-        transition: Transition,
-        event_id: Option<Uuid>,
-    ) -> Result<TransitionOutcome, StoreError> {
-        dispatch!(self, transition(order_id, transition, event_id))
+    async fn transition(&self, order_id: Uuid, transition: Transition) -> Result<TransitionOutcome, StoreError> {
+        dispatch!(self, transition(order_id, transition))
     }
 
     async fn expired(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<Uuid>, StoreError> {

@@ -140,12 +140,20 @@ pub struct Relay {
     wake: Arc<Notify>,
     batch: i64,
     idle: Duration,
+    linger: Duration,
 }
 
 impl Relay {
     /// A relay for the outbox in `db`.
     pub fn new(db: Db, bus: Arc<dyn EventBus>) -> Self {
-        Relay { db, bus, wake: Arc::new(Notify::new()), batch: 500, idle: Duration::from_millis(500) }
+        Relay {
+            db,
+            bus,
+            wake: Arc::new(Notify::new()),
+            batch: 500,
+            idle: Duration::from_millis(500),
+            linger: Duration::from_millis(5),
+        }
     }
 
     /// Notify it after committing an outbox row, to publish without waiting for the next poll.
@@ -189,7 +197,11 @@ impl Relay {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified() => {
+                    // Like Kafka's linger.ms: let a burst of commits gather into one pass
+                    // (one transaction) instead of a pass per row.
+                    tokio::time::sleep(self.linger).await;
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
         }

@@ -25,9 +25,3 @@ CREATE TABLE reservation_items (
     quantity INTEGER NOT NULL CHECK (quantity > 0),
     PRIMARY KEY (order_id, product_id)
 );
-
--- Events already applied, so a redelivery changes nothing.
-CREATE TABLE processed_events (
-    event_id BLOB PRIMARY KEY,
-    processed_at TEXT NOT NULL
-);

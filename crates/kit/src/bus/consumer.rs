@@ -1,9 +1,9 @@
 //! The consumer loop every service runs: poll, check the envelope, hand the message to the
-//! service's handler, commit only after the handler succeeded. Transient failures are retried
+//! service's handler, commit only after the handler succeeded (once per batch). Transient failures are retried
 //! with backoff (the message is never skipped); poison messages go to the group's dead-letter
 //! topic so one bad message never stalls the rest.
 
-use super::{BusError, EventBus, Message, OutgoingMessage, Subscription};
+use super::{BusError, EventBus, Message, OutgoingMessage};
 use async_trait::async_trait;
 use contracts::events::{EnvelopeHeader, SCHEMA_VERSION, topics};
 use std::sync::Arc;
@@ -69,25 +69,42 @@ pub async fn run(
                 continue;
             }
         };
-        for (i, message) in batch.iter().enumerate() {
-            if !process(&*bus, group, &mut *subscription, &*handler, message, &shutdown).await {
-                // Stopped mid-batch: make sure the unprocessed rest is read again.
-                if let Some(rest) = batch.get(i) {
-                    subscription.seek(rest);
-                }
-                tracing::info!(group, "consumer stopped");
-                return;
+        // Offsets are committed once per batch, for the last message done on each topic.
+        let mut done: Vec<&Message> = Vec::new();
+        let mut stopped = false;
+        for message in &batch {
+            if !process(&*bus, group, &*handler, message, &shutdown).await {
+                // Stopped mid-batch: the unprocessed rest is read again next time.
+                subscription.seek(message);
+                stopped = true;
+                break;
             }
+            match done.iter_mut().find(|m| m.topic == message.topic) {
+                Some(last) => *last = message,
+                None => done.push(message),
+            }
+        }
+        for message in done {
+            let mut backoff = RETRY_MIN;
+            while let Err(err) = subscription.commit(message).await {
+                tracing::warn!(group, topic = %message.topic, error = %err, "commit failed; retrying");
+                if sleep_or_stop(&shutdown, &mut backoff).await {
+                    break;
+                }
+            }
+        }
+        if stopped {
+            break;
         }
     }
     tracing::info!(group, "consumer stopped");
 }
 
-/// Processes one message to completion; `false` if shutdown came first.
+/// Processes one message to completion (handled, or dead-lettered); `false` if shutdown
+/// came first.
 async fn process(
     bus: &dyn EventBus,
     group: &str,
-    subscription: &mut dyn Subscription,
     handler: &dyn Handler,
     message: &Message,
     shutdown: &CancellationToken,
@@ -102,13 +119,10 @@ async fn process(
             Err(reason) => Err(HandleError::Poison(reason)),
         };
         let done = match outcome {
-            Ok(()) => subscription.commit(message).await,
+            Ok(()) => Ok(()),
             Err(HandleError::Poison(reason)) => {
                 tracing::warn!(group, topic = %message.topic, offset = message.offset, %reason, "dead-lettering");
-                match dead_letter(bus, group, message, &reason).await {
-                    Ok(()) => subscription.commit(message).await,
-                    Err(err) => Err(err),
-                }
+                dead_letter(bus, group, message, &reason).await
             }
             Err(HandleError::Transient(reason)) => Err(BusError::Broker(reason)),
         };
