@@ -14,13 +14,3 @@ request = function()
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
 end
 
-local statuses = {}
-response = function(status)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
-done = function(summary, latency, requests)
-  io.write("status counts (last thread):\n")
-  for status, count in pairs(statuses) do io.write(string.format("  %d: %d\n", status, count)) end
-  io.write(string.format("latency p50 %.2f ms, p99 %.2f ms\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000))
-end

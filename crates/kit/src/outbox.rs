@@ -152,7 +152,7 @@ impl Relay {
             wake: Arc::new(Notify::new()),
             batch: 500,
             idle: Duration::from_millis(500),
-            linger: Duration::from_millis(5),
+            linger: Duration::from_millis(20),
         }
     }
 

@@ -276,35 +276,37 @@ macro_rules! order_backend {
                 limit: i64,
                 offset: i64,
             ) -> Result<(Vec<Order>, i64), StoreError> {
-                let rows: Vec<OrderRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    order_columns!(),
-                    " FROM orders WHERE ($1 IS NULL OR customer_email = $1)
-                     ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-                ))
-                .bind(email)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
-                let items: Vec<ItemRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    item_columns!("i."),
-                    " FROM order_items i JOIN (
-                        SELECT id FROM orders WHERE ($1 IS NULL OR customer_email = $1)
-                        ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) o ON o.id = i.order_id
-                     ORDER BY i.order_id, i.position"
-                ))
-                .bind(email)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
-                let (total,): (i64,) =
-                    sqlx::query_as("SELECT COUNT(*) FROM orders WHERE ($1 IS NULL OR customer_email = $1)")
-                        .bind(email)
-                        .fetch_one(pool)
-                        .await?;
+                // Two statement sets rather than `($1 IS NULL OR email = $1)`, which a generic
+                // plan cannot serve from the email index.
+                macro_rules! page_queries {
+                    ($filter:literal) => {
+                        (
+                            concat!(
+                                "SELECT ",
+                                order_columns!(),
+                                " FROM orders WHERE ",
+                                $filter,
+                                " ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+                            ),
+                            concat!(
+                                "SELECT ",
+                                item_columns!("i."),
+                                " FROM order_items i JOIN (SELECT id FROM orders WHERE ",
+                                $filter,
+                                " ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) o ON o.id = i.order_id
+                                 ORDER BY i.order_id, i.position"
+                            ),
+                            concat!("SELECT COUNT(*) FROM orders WHERE ", $filter),
+                        )
+                    };
+                }
+                let (orders_sql, items_sql, count_sql) =
+                    if email.is_some() { page_queries!("customer_email = $1") } else { page_queries!("$1 IS NULL") };
+                let rows: Vec<OrderRow> =
+                    sqlx::query_as(orders_sql).bind(email).bind(limit).bind(offset).fetch_all(pool).await?;
+                let items: Vec<ItemRow> =
+                    sqlx::query_as(items_sql).bind(email).bind(limit).bind(offset).fetch_all(pool).await?;
+                let (total,): (i64,) = sqlx::query_as(count_sql).bind(email).fetch_one(pool).await?;
                 let mut items_by_order: std::collections::HashMap<Uuid, Vec<OrderItem>> =
                     std::collections::HashMap::new();
                 for row in items {

@@ -43,6 +43,16 @@ pub struct ListFilter {
     pub ids: Option<Vec<String>>,
 }
 
+impl ListFilter {
+    /// Whether `product` passes the filters other than `ids`.
+    fn admits(&self, product: &Product) -> bool {
+        self.category.as_ref().is_none_or(|c| c.to_lowercase() == product.category.to_lowercase())
+            && self.tag.as_ref().is_none_or(|t| product.tags.contains(t))
+            && self.min_price.is_none_or(|min| product.price >= min)
+            && self.max_price.is_none_or(|max| product.price <= max)
+    }
+}
+
 /// A page request: 1-based page number and its size.
 #[derive(Debug, Clone, Copy)]
 pub struct Page {
@@ -138,17 +148,14 @@ macro_rules! columns {
 }
 
 macro_rules! filters {
-    ($tag:literal, $ids:literal) => {
+    ($tag:literal) => {
         concat!(
             " WHERE ($1 IS NULL OR lower(category) = lower($1))",
             " AND ($2 IS NULL OR price_cents >= $2)",
             " AND ($3 IS NULL OR price_cents <= $3)",
             " AND ($4 IS NULL OR ",
             $tag,
-            ")",
-            " AND ($5 IS NULL OR id IN (",
-            $ids,
-            "))"
+            ")"
         )
     };
 }
@@ -207,19 +214,17 @@ macro_rules! product_backend {
             }
 
             pub async fn list(pool: &Pool, f: &ListFilter, page: Page) -> Result<(Vec<Product>, i64), StoreError> {
-                let ids = f.ids.as_ref().map(|ids| Json(ids.clone()));
                 let rows: Vec<Row> = sqlx::query_as(concat!(
                     "SELECT ",
                     columns!(),
                     " FROM products",
-                    filters!($tag, $ids),
-                    " ORDER BY created_at, id LIMIT $6 OFFSET $7"
+                    filters!($tag),
+                    " ORDER BY created_at, id LIMIT $5 OFFSET $6"
                 ))
                 .bind(&f.category)
                 .bind(f.min_price.map(Money::cents))
                 .bind(f.max_price.map(Money::cents))
                 .bind(&f.tag)
-                .bind(&ids)
                 .bind(page.size)
                 .bind(page.offset())
                 .fetch_all(pool)
@@ -229,15 +234,25 @@ macro_rules! product_backend {
                     let total = rows.len() as i64;
                     return Ok((rows.into_iter().map(from_row).collect(), total));
                 }
-                let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*) FROM products", filters!($tag, $ids)))
+                let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*) FROM products", filters!($tag)))
                     .bind(&f.category)
                     .bind(f.min_price.map(Money::cents))
                     .bind(f.max_price.map(Money::cents))
                     .bind(&f.tag)
-                    .bind(&ids)
                     .fetch_one(pool)
                     .await?;
                 Ok((rows.into_iter().map(from_row).collect(), total))
+            }
+
+            /// Products by id, through the primary key (a batch lookup stays an index probe
+            /// however large the catalog).
+            pub async fn get_many(pool: &Pool, ids: &[String]) -> Result<Vec<Product>, StoreError> {
+                let rows: Vec<Row> =
+                    sqlx::query_as(concat!("SELECT ", columns!(), " FROM products WHERE id IN (", $ids, ")"))
+                        .bind(Json(ids))
+                        .fetch_all(pool)
+                        .await?;
+                Ok(rows.into_iter().map(from_row).collect())
             }
 
             pub async fn search(pool: &Pool, terms: &[String], page: Page) -> Result<Vec<Product>, StoreError> {
@@ -313,7 +328,7 @@ product_backend!(
     pg,
     sqlx::Postgres,
     tag = "tags ? $4",
-    ids = "SELECT jsonb_array_elements_text($5::jsonb)",
+    ids = "SELECT jsonb_array_elements_text($1::jsonb)",
     search = concat!(
         "SELECT ",
         columns!(),
@@ -326,7 +341,7 @@ product_backend!(
     lite,
     sqlx::Sqlite,
     tag = "EXISTS (SELECT 1 FROM json_each(products.tags) WHERE json_each.value = $4)",
-    ids = "SELECT value FROM json_each($5)",
+    ids = "SELECT value FROM json_each($1)",
     search = "SELECT p.id, p.name, p.description, p.price_cents, p.category, p.tags, p.image_url,
                      p.stock_quantity, p.attributes, p.created_at, p.updated_at
               FROM products_fts JOIN products p ON p.id = products_fts.id
@@ -363,7 +378,14 @@ impl ProductStore for SqlProductStore {
     }
 
     async fn list(&self, filter: &ListFilter, page: Page) -> Result<(Vec<Product>, i64), StoreError> {
-        dispatch!(self, list(filter, page))
+        let Some(ids) = &filter.ids else { return dispatch!(self, list(filter, page)) };
+        // At most a page of ids: fetch them by key, then filter and page here.
+        let mut found: Vec<Product> =
+            dispatch!(self, get_many(ids))?.into_iter().filter(|p| filter.admits(p)).collect();
+        found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let total = found.len() as i64;
+        let page_rows = found.into_iter().skip(page.offset().try_into().unwrap_or(usize::MAX));
+        Ok((page_rows.take(page.size.try_into().unwrap_or(0)).collect(), total))
     }
 
     async fn search(&self, terms: &[String], page: Page) -> Result<Vec<Product>, StoreError> {
