@@ -22,6 +22,10 @@ pub mod topics {
     /// A personalised email is ready for the notification service.
     pub const AI_NOTIFICATION_READY: &str = "ai-notification-ready";
 
+    /// Every platform topic, created at start-up on brokers that do not create topics.
+    pub const ALL: [&str; 6] =
+        [ORDER_PLACED, ORDER_CANCELLED, ORDER_STATUS_CHANGED, INVENTORY_LOW, PRODUCT_UPDATED, AI_NOTIFICATION_READY];
+
     /// The dead-letter topic of a consumer group.
     pub fn dead_letter(group: &str) -> String {
         format!("{group}.dlq")

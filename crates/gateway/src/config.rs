@@ -16,6 +16,8 @@ pub struct Config {
     pub order_url: String,
     /// Inventory service base URL (`INVENTORY_SERVICE_URL`).
     pub inventory_url: String,
+    /// Notification service base URL (`NOTIFICATION_SERVICE_URL`).
+    pub notification_url: String,
     /// Limit on opening a TCP connection to a service (`GATEWAY_CONNECT_TIMEOUT_MS`).
     pub connect_timeout: Duration,
     /// Limit on a service's response headers arriving (`GATEWAY_UPSTREAM_TIMEOUT_MS`).
@@ -31,6 +33,7 @@ impl Config {
             product_url: url_or("PRODUCT_SERVICE_URL", "http://127.0.0.1:8001")?,
             order_url: url_or("ORDER_SERVICE_URL", "http://127.0.0.1:8002")?,
             inventory_url: url_or("INVENTORY_SERVICE_URL", "http://127.0.0.1:8003")?,
+            notification_url: url_or("NOTIFICATION_SERVICE_URL", "http://127.0.0.1:8004")?,
             connect_timeout: millis_or("GATEWAY_CONNECT_TIMEOUT_MS", Duration::from_millis(3000))?,
             upstream_timeout: millis_or("GATEWAY_UPSTREAM_TIMEOUT_MS", Duration::from_millis(10_000))?,
         };
@@ -45,6 +48,7 @@ impl Config {
             ("PRODUCT_SERVICE_URL", &self.product_url),
             ("ORDER_SERVICE_URL", &self.order_url),
             ("INVENTORY_SERVICE_URL", &self.inventory_url),
+            ("NOTIFICATION_SERVICE_URL", &self.notification_url),
         ] {
             crate::proxy::Target::parse(url).map_err(|e| ConfigError::new(var, e.to_string()))?;
         }

@@ -32,12 +32,20 @@ pub const SQLITE_DDL: &str = "CREATE TABLE outbox (
     payload BLOB NOT NULL,
     created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)";
 
-/// Serialises an event for the bus: key from the event, W3C `traceparent` when known.
+/// Serialises an event for the bus: key from the event, and a W3C `traceparent` whose trace
+/// id is the current request's id (a UUID), so an order's events share its request's trace.
 pub fn message<T: Event>(envelope: &Envelope<T>) -> OutgoingMessage {
+    let headers = crate::problem::current_request_id()
+        .and_then(|id| uuid::Uuid::parse_str(&id).ok())
+        .map(|trace| {
+            let span = uuid::Uuid::new_v4().simple().to_string();
+            vec![("traceparent".to_owned(), format!("00-{}-{}-01", trace.simple(), &span[..16]))]
+        })
+        .unwrap_or_default();
     OutgoingMessage {
         topic: envelope.payload.topic().to_owned(),
         key: envelope.payload.key(),
-        headers: Vec::new(),
+        headers,
         payload: serde_json::to_vec(envelope).unwrap_or_default(),
     }
 }

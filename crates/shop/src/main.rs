@@ -8,6 +8,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use kit::bus::EventBus;
+use kit::bus::kafka::{KafkaBus, KafkaConfig};
 use kit::bus::log::EventLog;
 use kit::config;
 use kit::db::DbOptions;
@@ -55,6 +56,7 @@ enum Service {
     Product,
     Order,
     Inventory,
+    Notification,
 }
 
 fn log_format(default: LogFormat) -> anyhow::Result<LogFormat> {
@@ -87,11 +89,15 @@ async fn up(data_dir: PathBuf, host: String, seed_demo: bool) -> anyhow::Result<
             product: config::parse_or("PRODUCT_PORT", Ports::DEFAULT.product)?,
             order: config::parse_or("ORDER_PORT", Ports::DEFAULT.order)?,
             inventory: config::parse_or("INVENTORY_PORT", Ports::DEFAULT.inventory)?,
+            notification: config::parse_or("NOTIFICATION_PORT", Ports::DEFAULT.notification)?,
         },
         stores: Stores::Sqlite(data_dir.clone()),
         pool_size: 1,
         reservation_ttl: config::seconds_or("RESERVATION_TTL_SECS", Duration::from_secs(900))?,
         seed_demo,
+        kafka: kafka_config()?,
+        mail: None,
+        admin_email: config::optional("ADMIN_EMAIL").unwrap_or_else(|| "admin@shop.local".into()),
     };
     let shutdown = kit::shutdown::on_signal();
     let running = platform::start(config, shutdown.clone()).await?;
@@ -113,7 +119,24 @@ fn event_bus_options() -> anyhow::Result<DbOptions> {
     Ok(DbOptions { url, schema: "eventlog".into(), max_connections: config::parse_or("EVENT_LOG_MAX_CONNECTIONS", 8)? })
 }
 
+/// Kafka settings when `KAFKA_BROKERS` is set.
+fn kafka_config() -> anyhow::Result<Option<KafkaConfig>> {
+    let Some(brokers) = config::optional("KAFKA_BROKERS") else { return Ok(None) };
+    Ok(Some(KafkaConfig {
+        brokers,
+        partitions: config::parse_or("KAFKA_PARTITIONS", 3)?,
+        replication: config::parse_or("KAFKA_REPLICATION", 1)?,
+        delivery_timeout: config::millis_or("KAFKA_DELIVERY_TIMEOUT_MS", Duration::from_secs(10))?,
+    }))
+}
+
+/// Kafka when `KAFKA_BROKERS` is set, else the embedded log in `EVENT_LOG_URL`.
 async fn event_bus() -> anyhow::Result<Arc<dyn EventBus>> {
+    if let Some(kafka) = kafka_config()? {
+        let bus = KafkaBus::connect(kafka)?;
+        bus.ensure_topics(&contracts::events::topics::ALL).await.context("creating Kafka topics")?;
+        return Ok(Arc::new(bus));
+    }
     let db = kit::db::connect(&event_bus_options()?, &kit::bus::log::MIGRATIONS).await.context("event log")?;
     Ok(Arc::new(EventLog::new(db)))
 }
@@ -142,6 +165,11 @@ async fn serve(service: Service) -> anyhow::Result<()> {
             tracing::info!(port = app.port(), "inventory service listening");
             app.run_until_stopped(shutdown).await
         }
+        Service::Notification => {
+            let app = notification::App::build(notification::Config::from_env()?, event_bus().await?).await?;
+            tracing::info!(port = app.port(), "notification service listening");
+            app.run_until_stopped(shutdown).await
+        }
     };
     served.context("serving")
 }
@@ -155,6 +183,7 @@ async fn migrate() -> anyhow::Result<()> {
     kit::db::connect(&database("product")?, &product::app::MIGRATIONS).await?;
     kit::db::connect(&database("inventory")?, &inventory::app::MIGRATIONS).await?;
     kit::db::connect(&database("orders")?, &order::app::MIGRATIONS).await?;
+    kit::db::connect(&database("notification")?, &notification::app::MIGRATIONS).await?;
     kit::db::connect(&event_bus_options()?, &kit::bus::log::MIGRATIONS).await?;
     tracing::info!("migrations applied");
     Ok(())

@@ -3,6 +3,7 @@
 //! data directory) and by the platform tests (SQLite or PostgreSQL).
 
 use kit::bus::EventBus;
+use kit::bus::kafka::{KafkaBus, KafkaConfig};
 use kit::bus::log::EventLog;
 use kit::db::DbOptions;
 use std::path::PathBuf;
@@ -30,7 +31,7 @@ impl Stores {
     }
 }
 
-/// Ports of the four HTTP services (0 picks free ones).
+/// Ports of the HTTP services (0 picks free ones).
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
     /// API gateway.
@@ -41,13 +42,15 @@ pub struct Ports {
     pub order: u16,
     /// Inventory service.
     pub inventory: u16,
+    /// Notification service.
+    pub notification: u16,
 }
 
 impl Ports {
-    /// 9000, 8001, 8002, 8003, as the original.
-    pub const DEFAULT: Ports = Ports { gateway: 9000, product: 8001, order: 8002, inventory: 8003 };
+    /// 9000, 8001, 8002, 8003, 8004, as the original.
+    pub const DEFAULT: Ports = Ports { gateway: 9000, product: 8001, order: 8002, inventory: 8003, notification: 8004 };
     /// Free ports chosen by the OS.
-    pub const ANY: Ports = Ports { gateway: 0, product: 0, order: 0, inventory: 0 };
+    pub const ANY: Ports = Ports { gateway: 0, product: 0, order: 0, inventory: 0, notification: 0 };
 }
 
 /// How to run the platform.
@@ -65,6 +68,12 @@ pub struct PlatformConfig {
     pub reservation_ttl: Duration,
     /// Load the demo catalog into an empty store.
     pub seed_demo: bool,
+    /// Kafka instead of the embedded event log.
+    pub kafka: Option<KafkaConfig>,
+    /// Where emails go (default: `.eml` files in `<data dir>/mail`, or the log on PostgreSQL).
+    pub mail: Option<notification::Transport>,
+    /// Recipient of low-stock alerts.
+    pub admin_email: String,
 }
 
 /// Start-up failures, naming the service.
@@ -85,7 +94,7 @@ pub enum PlatformError {
 pub struct Platform {
     /// Bound ports.
     pub ports: Ports,
-    /// The shared event log (tests read topics from it).
+    /// The embedded event log (tests read topics from it; unused when Kafka carries events).
     pub events: EventLog,
     tasks: JoinSet<(&'static str, std::io::Result<()>)>,
 }
@@ -129,15 +138,44 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
         .await
         .map_err(|e| PlatformError::Database("event log", e))?;
     let events = EventLog::new(log_db);
-    let bus: Arc<dyn EventBus> = Arc::new(events.clone());
+    let bus: Arc<dyn EventBus> = match &config.kafka {
+        None => Arc::new(events.clone()),
+        Some(kafka) => {
+            let bus = KafkaBus::connect(kafka.clone()).map_err(|e| PlatformError::Start("kafka", e.to_string()))?;
+            bus.ensure_topics(&contracts::events::topics::ALL)
+                .await
+                .map_err(|e| PlatformError::Start("kafka", e.to_string()))?;
+            Arc::new(bus)
+        }
+    };
 
     // Bind first so every service knows its peers' addresses before any starts.
     let host = config.host.as_str();
     let product_listener = bind("product", host, config.ports.product).await?;
     let order_listener = bind("order", host, config.ports.order).await?;
     let inventory_listener = bind("inventory", host, config.ports.inventory).await?;
-    let (product_url, order_url, inventory_url) =
-        (local_url(&product_listener), local_url(&order_listener), local_url(&inventory_listener));
+    let notification_listener = bind("notification", host, config.ports.notification).await?;
+    let (product_url, order_url, inventory_url, notification_url) = (
+        local_url(&product_listener),
+        local_url(&order_listener),
+        local_url(&inventory_listener),
+        local_url(&notification_listener),
+    );
+    let mail = match (&config.mail, &config.stores) {
+        (Some(mail), _) => mail.clone(),
+        (None, Stores::Sqlite(dir)) => notification::Transport::Files(dir.join("mail")),
+        (None, Stores::Postgres(_)) => notification::Transport::Log,
+    };
+    let notification_config = notification::Config {
+        host: config.host.clone(),
+        port: config.ports.notification,
+        database: config.stores.options("notification", config.pool_size),
+        transport: mail,
+        from: notification::config::default_from().to_owned(),
+        admin_email: config.admin_email.clone(),
+        send_attempts: 3,
+        retry_delay: Duration::from_millis(200),
+    };
 
     let product_config = product::Config {
         host: config.host.clone(),
@@ -159,7 +197,7 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
         inventory_service_url: inventory_url.clone(),
         peer_timeout: Duration::from_secs(5),
     };
-    let (product_app, inventory_app, order_app) = tokio::try_join!(
+    let (product_app, inventory_app, order_app, notification_app) = tokio::try_join!(
         async {
             product::App::with_listener(product_config, bus.clone(), product_listener)
                 .await
@@ -174,6 +212,11 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
             order::App::with_listener(order_config, bus.clone(), order_listener)
                 .await
                 .map_err(|e| PlatformError::Start("order", e.to_string()))
+        },
+        async {
+            notification::App::with_listener(notification_config, bus.clone(), notification_listener)
+                .await
+                .map_err(|e| PlatformError::Start("notification", e.to_string()))
         },
     )?;
     if config.seed_demo {
@@ -195,6 +238,7 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
         product_url,
         order_url,
         inventory_url,
+        notification_url,
         connect_timeout: Duration::from_secs(3),
         upstream_timeout: Duration::from_secs(10),
     })
@@ -206,6 +250,7 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
         product: product_app.port(),
         order: order_app.port(),
         inventory: inventory_app.port(),
+        notification: notification_app.port(),
     };
     let mut tasks = JoinSet::new();
     let token = shutdown.clone();
@@ -214,6 +259,8 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
     tasks.spawn(async move { ("inventory", inventory_app.run_until_stopped(token).await) });
     let token = shutdown.clone();
     tasks.spawn(async move { ("order", order_app.run_until_stopped(token).await) });
+    let token = shutdown.clone();
+    tasks.spawn(async move { ("notification", notification_app.run_until_stopped(token).await) });
     let token = shutdown.clone();
     tasks.spawn(async move { ("gateway", gateway_app.run_until_stopped(token).await) });
     Ok(Platform { ports, events, tasks })

@@ -42,6 +42,13 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut backoff = RETRY_MIN;
+    let dead_letters = topics::dead_letter(group);
+    while let Err(err) = bus.ensure_topics(&[dead_letters.as_str()]).await {
+        tracing::warn!(group, error = %err, "creating the dead-letter topic failed; retrying");
+        if sleep_or_stop(&shutdown, &mut backoff).await {
+            return;
+        }
+    }
     let mut subscription = loop {
         match bus.subscribe(group, topics).await {
             Ok(s) => break s,

@@ -6,6 +6,7 @@
 //! ([`consumer::run`]) runs on both.
 
 pub mod consumer;
+pub mod kafka;
 pub mod log;
 
 use async_trait::async_trait;
@@ -66,6 +67,11 @@ pub enum BusError {
 pub trait EventBus: Send + Sync + 'static {
     /// Appends `batch` durably and in order; all or nothing.
     async fn publish(&self, batch: &[OutgoingMessage]) -> Result<(), BusError>;
+
+    /// Makes sure `topics` exist (a no-op where topics need no creating).
+    async fn ensure_topics(&self, _topics: &[&str]) -> Result<(), BusError> {
+        Ok(())
+    }
 
     /// Joins consumer group `group` on `topics`, resuming after its committed offsets.
     async fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>, BusError>;

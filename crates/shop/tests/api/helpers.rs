@@ -68,6 +68,9 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestPlatform> {
         pool_size: 8,
         reservation_ttl: options.reservation_ttl,
         seed_demo: options.seed_demo,
+        kafka: None,
+        mail: None,
+        admin_email: "admin@example.com".into(),
     };
     let platform = platform::start(config, shutdown.clone()).await.expect("platform starts");
     Some(TestPlatform {

@@ -1,0 +1,192 @@
+//! The event bus on Kafka (rdkafka with its bundled librdkafka): an idempotent producer with
+//! `acks=all`, topics created at start-up when missing, one consumer group per service with
+//! offsets committed only after the work is done.
+
+use super::{BusError, EventBus, Message, OutgoingMessage, Subscription};
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to reach the brokers.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Partitions of topics this process creates.
+    pub partitions: i32,
+    /// Replication factor of topics this process creates.
+    pub replication: i32,
+    /// How long a publish may wait for the brokers before it fails (and the outbox keeps
+    /// the events for the next attempt).
+    pub delivery_timeout: Duration,
+}
+
+/// The Kafka bus. Cheap to clone.
+#[derive(Clone)]
+pub struct KafkaBus {
+    config: KafkaConfig,
+    producer: FutureProducer,
+    admin: Arc<AdminClient<DefaultClientContext>>,
+}
+
+fn broker_error(err: impl std::fmt::Display) -> BusError {
+    BusError::Broker(err.to_string())
+}
+
+impl KafkaBus {
+    /// Connects a producer and an admin client (lazily: librdkafka reconnects by itself).
+    pub fn connect(config: KafkaConfig) -> Result<KafkaBus, BusError> {
+        let timeout_ms = config.delivery_timeout.as_millis().to_string();
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", &timeout_ms)
+            .create()
+            .map_err(broker_error)?;
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &config.brokers).create().map_err(broker_error)?;
+        Ok(KafkaBus { config, producer, admin: Arc::new(admin) })
+    }
+
+    /// Creates the topics that do not exist yet.
+    pub async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|t| NewTopic::new(t, self.config.partitions, TopicReplication::Fixed(self.config.replication)))
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let results = self.admin.create_topics(new.iter(), &options).await.map_err(broker_error)?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => return Err(BusError::Broker(format!("creating topic {topic}: {code}"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventBus for KafkaBus {
+    async fn publish(&self, batch: &[OutgoingMessage]) -> Result<(), BusError> {
+        // Enqueue everything first (order is kept per partition), then wait for every ack.
+        let mut deliveries = Vec::with_capacity(batch.len());
+        for m in batch {
+            let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
+            for (key, value) in &m.headers {
+                headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
+            }
+            let record = FutureRecord::to(&m.topic).key(m.key.as_bytes()).payload(&m.payload).headers(headers);
+            deliveries.push(self.producer.send_result(record).map_err(|(err, _)| broker_error(err))?);
+        }
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((err, _))) => return Err(broker_error(err)),
+                Err(_) => return Err(BusError::Broker("producer dropped the delivery".into())),
+            }
+        }
+        Ok(())
+    }
+
+    async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
+        KafkaBus::ensure_topics(self, topics).await
+    }
+
+    async fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>, BusError> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.config.brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .create()
+            .map_err(broker_error)?;
+        consumer.subscribe(topics).map_err(broker_error)?;
+        Ok(Box::new(KafkaSubscription { consumer: Arc::new(consumer) }))
+    }
+}
+
+struct KafkaSubscription {
+    consumer: Arc<StreamConsumer>,
+}
+
+/// How long an idle poll waits for a first message before returning empty.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
+fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let timestamp = message
+        .timestamp()
+        .to_millis()
+        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc);
+    Message {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+        headers,
+        payload: message.payload().unwrap_or_default().to_vec(),
+        timestamp,
+    }
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    async fn poll(&mut self, max: usize) -> Result<Vec<Message>, BusError> {
+        let mut out = Vec::new();
+        let mut wait = IDLE_POLL;
+        while out.len() < max {
+            match tokio::time::timeout(wait, self.consumer.recv()).await {
+                Err(_) => break,
+                Ok(Ok(message)) => out.push(owned(&message)),
+                Ok(Err(err)) => {
+                    if out.is_empty() {
+                        return Err(broker_error(err));
+                    }
+                    break;
+                }
+            }
+            // Take what is already buffered, without waiting for more.
+            wait = Duration::from_millis(1);
+        }
+        Ok(out)
+    }
+
+    async fn commit(&mut self, message: &Message) -> Result<(), BusError> {
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(&message.topic, message.partition, Offset::Offset(message.offset + 1))
+            .map_err(broker_error)?;
+        let consumer = self.consumer.clone();
+        // A synchronous commit: when it returns, the broker has the offset.
+        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
+            .await
+            .map_err(broker_error)?
+            .map_err(broker_error)
+    }
+
+    fn seek(&mut self, _message: &Message) {
+        // Nothing to do: the loop stops right after, and uncommitted messages are delivered
+        // again to the group's next consumer.
+    }
+}
