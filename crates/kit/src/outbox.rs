@@ -2,12 +2,14 @@
 //! same transaction as the change ([`pg::enqueue`], [`lite::enqueue`]); the [`Relay`] moves
 //! rows to the bus in commit order and deletes them once the bus has them.
 //!
-//! Several relays may run against one database (replicas): each pass holds an exclusive
-//! lock (an advisory lock on PostgreSQL, the write lock on SQLite) so exactly one relay
-//! publishes at a time — no duplicates, no reordering.
+//! Several relays may run against one database (replicas): a lease row (`outbox_lease`)
+//! lets exactly one of them publish at a time — no duplicates, no reordering. The lease is
+//! taken and renewed by a one-row `UPDATE`; no lock is held while publishing, so a slow or
+//! absent broker never blocks the service's own writes. A relay that dies keeps the lease
+//! until it expires; one that stops cleanly gives it up.
 
 use crate::bus::{BusError, EventBus, OutgoingMessage};
-use crate::db::Db;
+use crate::db::{Db, Timestamp};
 use contracts::events::{Envelope, Event};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,12 @@ pub const POSTGRES_DDL: &str = "CREATE TABLE outbox (
     key TEXT NOT NULL,
     headers TEXT NOT NULL,
     payload BYTEA NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE TABLE outbox_lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL);
+INSERT INTO outbox_lease (id, holder, expires_at) VALUES (1, '', '1970-01-01T00:00:00Z')";
 
 /// The `outbox` table on SQLite; [`crate::migrations!`] makes it every service's version 0.
 pub const SQLITE_DDL: &str = "CREATE TABLE outbox (
@@ -30,7 +37,12 @@ pub const SQLITE_DDL: &str = "CREATE TABLE outbox (
     key TEXT NOT NULL,
     headers TEXT NOT NULL,
     payload BLOB NOT NULL,
-    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)";
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE outbox_lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT NOT NULL,
+    expires_at TEXT NOT NULL);
+INSERT INTO outbox_lease (id, holder, expires_at) VALUES (1, '', '1970-01-01T00:00:00.000000Z')";
 
 /// Serialises an event for the bus: key from the event, and a W3C `traceparent` whose trace
 /// id is the current request's id (a UUID), so an order's events share its request's trace.
@@ -53,7 +65,7 @@ pub fn message<T: Event>(envelope: &Envelope<T>) -> OutgoingMessage {
 type Row = (i64, String, String, String, Vec<u8>);
 
 macro_rules! outbox_backend {
-    ($module:ident, $Db:ty, begin = $begin:literal, lock = $lock:expr) => {
+    ($module:ident, $Db:ty, delete = $delete:literal) => {
         /// Outbox access on this backend.
         pub mod $module {
             use super::*;
@@ -78,25 +90,33 @@ macro_rules! outbox_backend {
                 pool: &sqlx::Pool<$Db>,
                 bus: &dyn EventBus,
                 batch: i64,
+                holder: &str,
+                lease: Duration,
             ) -> Result<usize, RelayError> {
-                let mut tx = pool.begin_with($begin).await?;
-                if let Some(lock) = $lock {
-                    let (held,): (bool,) = sqlx::query_as(lock).fetch_one(&mut *tx).await?;
-                    if !held {
-                        return Ok(0);
-                    }
-                }
-                let mut rows: Vec<Row> = sqlx::query_as(
-                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1)
-                     RETURNING id, topic, key, headers, payload",
+                // A short write takes or renews the lease; no lock is held while publishing,
+                // so a slow or absent broker never blocks the service's own writes.
+                let now = Timestamp::now();
+                let until = Timestamp::from(now.get() + lease);
+                let leased = sqlx::query(
+                    "UPDATE outbox_lease SET holder = $1, expires_at = $2 WHERE id = 1 AND (holder = $1 OR expires_at < $3)",
                 )
-                .bind(batch)
-                .fetch_all(&mut *tx)
+                .bind(holder)
+                .bind(until)
+                .bind(now)
+                .execute(pool)
                 .await?;
+                if leased.rows_affected() == 0 {
+                    return Ok(0);
+                }
+                let rows: Vec<Row> =
+                    sqlx::query_as("SELECT id, topic, key, headers, payload FROM outbox ORDER BY id LIMIT $1")
+                        .bind(batch)
+                        .fetch_all(pool)
+                        .await?;
                 if rows.is_empty() {
                     return Ok(0);
                 }
-                rows.sort_by_key(|r| r.0);
+                let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
                 let messages: Vec<OutgoingMessage> = rows
                     .into_iter()
                     .map(|(_, topic, key, headers, payload)| OutgoingMessage {
@@ -106,11 +126,21 @@ macro_rules! outbox_backend {
                         payload,
                     })
                     .collect();
-                // Published before the delete commits: a crash in between re-publishes
-                // (at least once), never loses.
+                // Published before deleted: a crash in between re-publishes (at least once),
+                // never loses.
                 bus.publish(&messages).await?;
-                tx.commit().await?;
+                // By id, not by range: on PostgreSQL a lower id can commit after a higher one.
+                sqlx::query($delete).bind(sqlx::types::Json(&ids)).execute(pool).await?;
                 Ok(messages.len())
+            }
+
+            pub(super) async fn release(pool: &sqlx::Pool<$Db>, holder: &str) -> Result<(), sqlx::Error> {
+                sqlx::query("UPDATE outbox_lease SET expires_at = $2 WHERE id = 1 AND holder = $1")
+                    .bind(holder)
+                    .bind(Timestamp::from(time::OffsetDateTime::UNIX_EPOCH))
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
             }
 
             pub(super) async fn backlog(pool: &sqlx::Pool<$Db>) -> Result<i64, sqlx::Error> {
@@ -124,10 +154,9 @@ macro_rules! outbox_backend {
 outbox_backend!(
     pg,
     sqlx::Postgres,
-    begin = "BEGIN",
-    lock = Some("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))")
+    delete = "DELETE FROM outbox WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::bigint)"
 );
-outbox_backend!(lite, sqlx::Sqlite, begin = "BEGIN IMMEDIATE", lock = None::<&'static str>);
+outbox_backend!(lite, sqlx::Sqlite, delete = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each($1))");
 
 /// A relay pass failed; the rows stay in the outbox for the next pass.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +178,8 @@ pub struct Relay {
     batch: i64,
     idle: Duration,
     linger: Duration,
+    holder: String,
+    lease: Duration,
 }
 
 impl Relay {
@@ -161,6 +192,8 @@ impl Relay {
             batch: 500,
             idle: Duration::from_millis(500),
             linger: Duration::from_millis(20),
+            holder: uuid::Uuid::new_v4().to_string(),
+            lease: Duration::from_secs(30),
         }
     }
 
@@ -172,8 +205,8 @@ impl Relay {
     /// One pass: publishes up to a batch of rows; how many.
     pub async fn relay_once(&self) -> Result<usize, RelayError> {
         match &self.db {
-            Db::Postgres(pool) => pg::relay_once(pool, &*self.bus, self.batch).await,
-            Db::Sqlite(pool) => lite::relay_once(pool, &*self.bus, self.batch).await,
+            Db::Postgres(pool) => pg::relay_once(pool, &*self.bus, self.batch, &self.holder, self.lease).await,
+            Db::Sqlite(pool) => lite::relay_once(pool, &*self.bus, self.batch, &self.holder, self.lease).await,
         }
     }
 
@@ -215,6 +248,13 @@ impl Relay {
         }
         if let Err(err) = self.relay_once().await {
             tracing::warn!(error = %err, "final outbox relay pass failed; rows stay for the next start");
+        }
+        let released = match &self.db {
+            Db::Postgres(pool) => pg::release(pool, &self.holder).await,
+            Db::Sqlite(pool) => lite::release(pool, &self.holder).await,
+        };
+        if let Err(err) = released {
+            tracing::warn!(error = %err, "giving up the outbox lease failed; it expires by itself");
         }
     }
 }

@@ -13,7 +13,7 @@ pub fn servers_required() -> bool {
 }
 
 /// Skips (returns `None`) or fails, per [`servers_required`], when a server is missing.
-pub fn missing_server(what: &str) -> Option<String> {
+pub fn missing_server<T>(what: &str) -> Option<T> {
     assert!(!servers_required(), "{what} is required (SHOP_REQUIRE_TEST_SERVERS=1) but not available");
     eprintln!("skipped: {what} not available");
     None

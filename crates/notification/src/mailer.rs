@@ -54,6 +54,9 @@ pub fn message(from: &Mailbox, email: &Email) -> Result<Message, SendError> {
         .from(from.clone())
         .to(to)
         .subject(&email.subject)
+        // lettre adds Date by itself but not Message-ID (RFC 5322 §3.6.4: SHOULD); some
+        // receivers (Gmail) refuse mail without one.
+        .message_id(None)
         .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
         .map_err(|e| SendError::Build(e.to_string()))
 }

@@ -127,6 +127,7 @@ fn kafka_config() -> anyhow::Result<Option<KafkaConfig>> {
         partitions: config::parse_or("KAFKA_PARTITIONS", 3)?,
         replication: config::parse_or("KAFKA_REPLICATION", 1)?,
         delivery_timeout: config::millis_or("KAFKA_DELIVERY_TIMEOUT_MS", Duration::from_secs(10))?,
+        namespace: config::optional("KAFKA_NAMESPACE").unwrap_or_default(),
     }))
 }
 

@@ -10,9 +10,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// How to reach the brokers.
@@ -27,14 +27,30 @@ pub struct KafkaConfig {
     /// How long a publish may wait for the brokers before it fails (and the outbox keeps
     /// the events for the next attempt).
     pub delivery_timeout: Duration,
+    /// Put before every topic and consumer-group name, so several deployments (or test runs)
+    /// can share a cluster; services always see the plain names.
+    pub namespace: String,
 }
 
 /// The Kafka bus. Cheap to clone.
 #[derive(Clone)]
 pub struct KafkaBus {
     config: KafkaConfig,
-    producer: FutureProducer,
+    /// Replaced after a failed publish: an idempotent producer that was fenced (for instance
+    /// after its messages timed out while the broker was away) never recovers.
+    producer: Arc<RwLock<FutureProducer>>,
     admin: Arc<AdminClient<DefaultClientContext>>,
+}
+
+fn producer(config: &KafkaConfig) -> Result<FutureProducer, BusError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", config.delivery_timeout.as_millis().to_string())
+        .create()
+        .map_err(broker_error)
 }
 
 fn broker_error(err: impl std::fmt::Display) -> BusError {
@@ -44,23 +60,45 @@ fn broker_error(err: impl std::fmt::Display) -> BusError {
 impl KafkaBus {
     /// Connects a producer and an admin client (lazily: librdkafka reconnects by itself).
     pub fn connect(config: KafkaConfig) -> Result<KafkaBus, BusError> {
-        let timeout_ms = config.delivery_timeout.as_millis().to_string();
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &config.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "2")
-            .set("message.timeout.ms", &timeout_ms)
-            .create()
-            .map_err(broker_error)?;
         let admin: AdminClient<DefaultClientContext> =
             ClientConfig::new().set("bootstrap.servers", &config.brokers).create().map_err(broker_error)?;
-        Ok(KafkaBus { config, producer, admin: Arc::new(admin) })
+        Ok(KafkaBus { producer: Arc::new(RwLock::new(producer(&config)?)), config, admin: Arc::new(admin) })
+    }
+
+    fn current_producer(&self) -> FutureProducer {
+        match self.producer.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps in a fresh producer after a failed publish. An idempotent producer whose
+    /// messages timed out bumps its epoch, and a broker may answer that by fencing it for
+    /// good (tansu does); a new producer id is the documented way out.
+    fn replace_producer(&self, failed: &FutureProducer) {
+        if let Some((code, reason)) = failed.client().fatal_error() {
+            tracing::warn!(?code, %reason, "Kafka producer hit a fatal error");
+        }
+        match producer(&self.config) {
+            Ok(fresh) => {
+                let mut current = match self.producer.write() {
+                    Ok(p) => p,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                *current = fresh;
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot start a new Kafka producer; keeping the old one"),
+        }
+    }
+
+    fn name(&self, topic: &str) -> String {
+        format!("{}{topic}", self.config.namespace)
     }
 
     /// Creates the topics that do not exist yet.
     pub async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
-        let new: Vec<NewTopic<'_>> = topics
+        let names: Vec<String> = topics.iter().map(|t| self.name(t)).collect();
+        let new: Vec<NewTopic<'_>> = names
             .iter()
             .map(|t| NewTopic::new(t, self.config.partitions, TopicReplication::Fixed(self.config.replication)))
             .collect();
@@ -80,14 +118,34 @@ impl KafkaBus {
 impl EventBus for KafkaBus {
     async fn publish(&self, batch: &[OutgoingMessage]) -> Result<(), BusError> {
         // Enqueue everything first (order is kept per partition), then wait for every ack.
+        let producer = self.current_producer();
+        let result = self.publish_with(&producer, batch).await;
+        if result.is_err() {
+            self.replace_producer(&producer);
+        }
+        result
+    }
+
+    async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
+        KafkaBus::ensure_topics(self, topics).await
+    }
+
+    async fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>, BusError> {
+        self.subscribe_group(group, topics)
+    }
+}
+
+impl KafkaBus {
+    async fn publish_with(&self, producer: &FutureProducer, batch: &[OutgoingMessage]) -> Result<(), BusError> {
         let mut deliveries = Vec::with_capacity(batch.len());
-        for m in batch {
+        let names: Vec<String> = batch.iter().map(|m| self.name(&m.topic)).collect();
+        for (m, topic) in batch.iter().zip(&names) {
             let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
             for (key, value) in &m.headers {
                 headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
             }
-            let record = FutureRecord::to(&m.topic).key(m.key.as_bytes()).payload(&m.payload).headers(headers);
-            deliveries.push(self.producer.send_result(record).map_err(|(err, _)| broker_error(err))?);
+            let record = FutureRecord::to(topic).key(m.key.as_bytes()).payload(&m.payload).headers(headers);
+            deliveries.push(producer.send_result(record).map_err(|(err, _)| broker_error(err))?);
         }
         for delivery in deliveries {
             match delivery.await {
@@ -99,33 +157,31 @@ impl EventBus for KafkaBus {
         Ok(())
     }
 
-    async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
-        KafkaBus::ensure_topics(self, topics).await
-    }
-
-    async fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>, BusError> {
+    fn subscribe_group(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>, BusError> {
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.config.brokers)
-            .set("group.id", group)
+            .set("group.id", self.name(group))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .create()
             .map_err(broker_error)?;
-        consumer.subscribe(topics).map_err(broker_error)?;
-        Ok(Box::new(KafkaSubscription { consumer: Arc::new(consumer) }))
+        let names: Vec<String> = topics.iter().map(|t| self.name(t)).collect();
+        consumer.subscribe(&names.iter().map(String::as_str).collect::<Vec<_>>()).map_err(broker_error)?;
+        Ok(Box::new(KafkaSubscription { consumer: Arc::new(consumer), namespace: self.config.namespace.clone() }))
     }
 }
 
 struct KafkaSubscription {
     consumer: Arc<StreamConsumer>,
+    namespace: String,
 }
 
 /// How long an idle poll waits for a first message before returning empty.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 
-fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+fn owned(message: &rdkafka::message::BorrowedMessage<'_>, namespace: &str) -> Message {
     let headers = message
         .headers()
         .map(|h| {
@@ -140,7 +196,7 @@ fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> Message {
         .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
         .unwrap_or_else(time::OffsetDateTime::now_utc);
     Message {
-        topic: message.topic().to_owned(),
+        topic: message.topic().strip_prefix(namespace).unwrap_or(message.topic()).to_owned(),
         partition: message.partition(),
         offset: message.offset(),
         key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
@@ -158,7 +214,7 @@ impl Subscription for KafkaSubscription {
         while out.len() < max {
             match tokio::time::timeout(wait, self.consumer.recv()).await {
                 Err(_) => break,
-                Ok(Ok(message)) => out.push(owned(&message)),
+                Ok(Ok(message)) => out.push(owned(&message, &self.namespace)),
                 Ok(Err(err)) => {
                     if out.is_empty() {
                         return Err(broker_error(err));
@@ -175,7 +231,11 @@ impl Subscription for KafkaSubscription {
     async fn commit(&mut self, message: &Message) -> Result<(), BusError> {
         let mut offsets = TopicPartitionList::new();
         offsets
-            .add_partition_offset(&message.topic, message.partition, Offset::Offset(message.offset + 1))
+            .add_partition_offset(
+                &format!("{}{}", self.namespace, message.topic),
+                message.partition,
+                Offset::Offset(message.offset + 1),
+            )
             .map_err(broker_error)?;
         let consumer = self.consumer.clone();
         // A synchronous commit: when it returns, the broker has the offset.

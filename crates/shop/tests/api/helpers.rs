@@ -7,6 +7,7 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use shop::platform::{self, Platform, PlatformConfig, Ports, Stores};
+
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -20,8 +21,12 @@ pub struct TestPlatform {
     pub base: String,
     pub platform: Option<Platform>,
     pub shutdown: CancellationToken,
+    /// Where `.eml` files land.
+    pub mail_dir: std::path::PathBuf,
+    /// The Kafka namespace (topic prefix) when Kafka carries events.
+    pub kafka: Option<kit::bus::kafka::KafkaConfig>,
     client: Client<HttpConnector, Full<Bytes>>,
-    _dir: Option<tempfile::TempDir>,
+    _dir: tempfile::TempDir,
 }
 
 pub struct Reply {
@@ -39,12 +44,29 @@ impl Reply {
 pub struct Options {
     pub reservation_ttl: Duration,
     pub seed_demo: bool,
+    /// Carry events on Kafka (`KAFKA_BROKERS`, or these brokers) in a fresh namespace.
+    pub kafka: Option<Option<String>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { reservation_ttl: Duration::from_secs(600), seed_demo: false }
+        Options { reservation_ttl: Duration::from_secs(600), seed_demo: false, kafka: None }
     }
+}
+
+/// Kafka settings in a namespace of their own, or `None` (skip/fail) without brokers.
+pub fn kafka_config(brokers: Option<String>) -> Option<kit::bus::kafka::KafkaConfig> {
+    let brokers = match brokers.or_else(|| std::env::var("KAFKA_BROKERS").ok()) {
+        Some(b) => b,
+        None => return kit::testing::missing_server("Kafka (KAFKA_BROKERS)"),
+    };
+    Some(kit::bus::kafka::KafkaConfig {
+        brokers,
+        partitions: 2,
+        replication: 1,
+        delivery_timeout: Duration::from_secs(2),
+        namespace: format!("t{}.", uuid::Uuid::now_v7().simple()),
+    })
 }
 
 /// Starts every service on free ports; `None` when the backend's server is missing (the
@@ -53,13 +75,16 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestPlatform> {
     if std::env::var("TEST_LOG").is_ok() {
         kit::telemetry::init(kit::telemetry::LogFormat::Pretty);
     }
-    let (stores, dir) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            (Stores::Sqlite(dir.path().to_owned()), Some(dir))
-        }
-        Backend::Postgres => (Stores::Postgres(kit::testing::fresh_postgres().await?), None),
+    let kafka = match options.kafka {
+        None => None,
+        Some(brokers) => Some(kafka_config(brokers)?),
     };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stores = match backend {
+        Backend::Sqlite => Stores::Sqlite(dir.path().to_owned()),
+        Backend::Postgres => Stores::Postgres(kit::testing::fresh_postgres().await?),
+    };
+    let mail_dir = dir.path().join("mail");
     let shutdown = CancellationToken::new();
     let config = PlatformConfig {
         host: "127.0.0.1".into(),
@@ -68,8 +93,8 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestPlatform> {
         pool_size: 8,
         reservation_ttl: options.reservation_ttl,
         seed_demo: options.seed_demo,
-        kafka: None,
-        mail: None,
+        kafka: kafka.clone(),
+        mail: Some(notification::Transport::Files(mail_dir.clone())),
         admin_email: "admin@example.com".into(),
     };
     let platform = platform::start(config, shutdown.clone()).await.expect("platform starts");
@@ -77,6 +102,8 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestPlatform> {
         base: platform.gateway_url(),
         platform: Some(platform),
         shutdown,
+        mail_dir,
+        kafka,
         client: Client::builder(TokioExecutor::new()).build_http(),
         _dir: dir,
     })
@@ -85,6 +112,21 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestPlatform> {
 impl TestPlatform {
     pub fn events(&self) -> &kit::bus::log::EventLog {
         &self.platform.as_ref().expect("running").events
+    }
+
+    /// The `.eml` files written so far, as text.
+    pub fn emails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.mail_dir) else { return Vec::new() };
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect()
+    }
+
+    /// Emails whose raw text contains every one of `needles`.
+    pub fn emails_with(&self, needles: &[&str]) -> Vec<String> {
+        self.emails().into_iter().filter(|e| needles.iter().all(|n| e.contains(n))).collect()
     }
 
     pub fn inventory_url(&self) -> String {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod kafka;
 mod orders;
 
 /// Instantiates each behaviour for both backends.
@@ -32,4 +33,5 @@ on_both_backends!(
     illegal_transitions_are_refused,
     orphan_reservation_expires,
     order_events_reach_the_log_with_the_original_fields,
+    emails_follow_the_order,
 );

@@ -284,3 +284,30 @@ pub async fn order_events_reach_the_log_with_the_original_fields(backend: Backen
     assert_eq!(cancel["event_type"], "ORDER_CANCELLED");
     assert_eq!(cancel["order_id"], json!(ids[0]));
 }
+
+pub async fn emails_follow_the_order(backend: Backend) {
+    let Some(app) = spawn(backend, Options::default()).await else { return };
+    app.stock_product("mail-1", 19.99, 12).await;
+    let placed = app.post("/api/orders", order_body("mail@example.com", &[("mail-1", 3)])).await;
+    assert_eq!(placed.status, StatusCode::CREATED);
+    let number = placed.body["order_number"].as_str().unwrap().to_owned();
+    let id = placed.body["id"].as_str().unwrap().to_owned();
+
+    let confirmed = app.eventually(EVENT_WAIT, || async { app.emails_with(&[&number, "Confirmed"]).len() == 1 }).await;
+    assert!(confirmed, "a confirmation email for {number}");
+    let email = &app.emails_with(&[&number, "Confirmed"])[0];
+    for needle in ["Test Customer", "Product mail-1", "x 3", "$19.99", "Total: $59.97", "multipart/alternative"] {
+        assert!(email.contains(needle), "the confirmation mentions {needle}:\n{email}");
+    }
+    // 12 units, threshold 10: three reserved leave 9, one alert to the admin.
+    let alerted = app.eventually(EVENT_WAIT, || async { app.emails_with(&["admin@example.com"]).len() == 1 }).await;
+    assert!(alerted, "one low-stock alert");
+    app.post("/api/orders", order_body("mail@example.com", &[("mail-1", 1)])).await;
+
+    app.patch(&format!("/api/orders/{id}/cancel"), None).await;
+    let cancelled = app.eventually(EVENT_WAIT, || async { app.emails_with(&[&number, "Cancelled"]).len() == 1 }).await;
+    assert!(cancelled, "a cancellation email for {number}");
+    let listed = app.get("/api/notifications?email=mail@example.com").await;
+    assert_eq!(listed.body["total"], 3, "{:?}", listed.body);
+    assert_eq!(app.emails_with(&["admin@example.com"]).len(), 1, "still only one low-stock alert");
+}
