@@ -165,6 +165,9 @@ impl KafkaBus {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
+            // Brokers that answer a fetch only when its wait expires (tansu does) would
+            // otherwise add librdkafka's default 500 ms to every event.
+            .set("fetch.wait.max.ms", "50")
             .create()
             .map_err(broker_error)?;
         let names: Vec<String> = topics.iter().map(|t| self.name(t)).collect();
