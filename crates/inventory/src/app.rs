@@ -7,26 +7,16 @@ use crate::reservations::{CONSUMER_GROUP, ExpirySweeper, OrderEvents, TOPICS};
 use crate::routes::{AppState, router};
 use crate::store::{InventoryStore, SqlInventoryStore, StoreError};
 use kit::bus::EventBus;
-use kit::db::{Db, DbError};
+use kit::db::Db;
 use kit::http::ServiceClient;
 use kit::outbox::Relay;
+pub use kit::server::StartError;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 kit::migrations!(MIGRATIONS; 1 "inventory" "0001_inventory.sql");
-
-/// Start-up failures.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The store could not be opened or migrated.
-    #[error(transparent)]
-    Database(#[from] DbError),
-    /// The port could not be bound.
-    #[error("binding {0}: {1}")]
-    Bind(String, std::io::Error),
-}
 
 /// A built, not yet running, inventory service.
 pub struct App {
@@ -42,9 +32,7 @@ pub struct App {
 impl App {
     /// Opens the store and binds the port; nothing runs until [`App::run_until_stopped`].
     pub async fn build(config: Config, bus: Arc<dyn EventBus>) -> Result<App, StartError> {
-        let listener = kit::server::bind(&config.host, config.port)
-            .await
-            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
+        let listener = kit::server::bind_service(&config.host, config.port).await?;
         Self::with_listener(config, bus, listener).await
     }
 
@@ -58,14 +46,10 @@ impl App {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay = Relay::new(db.clone(), bus.clone());
         let store = Arc::new(SqlInventoryStore::new(db.clone(), relay.waker()));
-        let ready_db = db.clone();
         let router = kit::server::service_router(
             "inventory-service",
             router(AppState { store: store.clone(), reservation_ttl: config.reservation_ttl }),
-            Arc::new(move || {
-                let db = ready_db.clone();
-                Box::pin(async move { db.ping().await })
-            }),
+            kit::server::database_ready(db.clone()),
         );
         let sweeper = ExpirySweeper {
             store: store.clone(),

@@ -37,8 +37,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Largest page a client may ask for.
-pub const MAX_PAGE_SIZE: i64 = 100;
+use kit::paging::{MAX_PAGE_SIZE, Page};
 
 #[derive(Debug, Deserialize)]
 struct PageParams {
@@ -51,19 +50,12 @@ async fn list(
     State(state): State<AppState>,
     Query(params): Query<PageParams>,
 ) -> Result<(HeaderMap, AxumJson<Vec<Item>>), InventoryError> {
-    let page = params.page.unwrap_or(1);
-    let size = params.page_size.unwrap_or(MAX_PAGE_SIZE);
     let mut errors = Vec::new();
-    if page < 1 {
-        errors.push(FieldError::new("page", "must be 1 or more"));
-    }
-    if !(1..=MAX_PAGE_SIZE).contains(&size) {
-        errors.push(FieldError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}")));
-    }
+    let page = Page::parse(params.page, params.page_size, MAX_PAGE_SIZE, &mut errors);
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    let (items, total) = state.store.list(size, (page - 1).saturating_mul(size)).await?;
+    let (items, total) = state.store.list(page.size, page.offset()).await?;
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(total));
     Ok((headers, AxumJson(items)))

@@ -465,15 +465,6 @@ inventory_backend!(
         "SELECT order_id FROM reservations WHERE status = 'PENDING' AND expires_at < $1 ORDER BY expires_at LIMIT $2"
 );
 
-macro_rules! dispatch {
-    ($self:ident, $f:ident($($arg:expr),*)) => {
-        match &$self.db {
-            Db::Postgres(pool) => pg::$f(pool, $($arg),*).await,
-            Db::Sqlite(pool) => lite::$f(pool, $($arg),*).await,
-        }
-    };
-}
-
 impl SqlInventoryStore {
     fn wake_relay_if(&self, wrote_event: bool) {
         if wrote_event {
@@ -485,36 +476,36 @@ impl SqlInventoryStore {
 #[async_trait]
 impl InventoryStore for SqlInventoryStore {
     async fn add(&self, item: &NewItem) -> Result<Item, StoreError> {
-        let added = dispatch!(self, add(std::slice::from_ref(item), false))?;
+        let added = kit::on_backend!(self, add(std::slice::from_ref(item), false))?;
         added.into_iter().next().ok_or_else(|| StoreError::Exists(item.product_id.clone()))
     }
 
     async fn insert_missing(&self, items: &[NewItem]) -> Result<u64, StoreError> {
-        Ok(dispatch!(self, add(items, true))?.len() as u64)
+        Ok(kit::on_backend!(self, add(items, true))?.len() as u64)
     }
 
     async fn list(&self, limit: i64, offset: i64) -> Result<(Vec<Item>, i64), StoreError> {
-        dispatch!(self, list(limit, offset))
+        kit::on_backend!(self, list(limit, offset))
     }
 
     async fn get(&self, product_id: &str) -> Result<Option<Item>, StoreError> {
-        dispatch!(self, get(product_id))
+        kit::on_backend!(self, get(product_id))
     }
 
     async fn change_stock(&self, product_id: &str, change: StockChange) -> Result<Item, StoreError> {
-        let (item, alerted) = dispatch!(self, change_stock(product_id, change))?;
+        let (item, alerted) = kit::on_backend!(self, change_stock(product_id, change))?;
         self.wake_relay_if(alerted);
         Ok(item)
     }
 
     async fn update(&self, product_id: &str, patch: &ItemPatch) -> Result<Item, StoreError> {
-        let (item, alerted) = dispatch!(self, update(product_id, patch))?;
+        let (item, alerted) = kit::on_backend!(self, update(product_id, patch))?;
         self.wake_relay_if(alerted);
         Ok(item)
     }
 
     async fn delete(&self, product_id: &str) -> Result<(), StoreError> {
-        dispatch!(self, delete(product_id))
+        kit::on_backend!(self, delete(product_id))
     }
 
     async fn reserve(
@@ -522,20 +513,20 @@ impl InventoryStore for SqlInventoryStore {
         request: &ReservationRequest,
         expires_at: OffsetDateTime,
     ) -> Result<(Reservation, bool), StoreError> {
-        let (reservation, created, alerted) = dispatch!(self, reserve(request, expires_at))?;
+        let (reservation, created, alerted) = kit::on_backend!(self, reserve(request, expires_at))?;
         self.wake_relay_if(alerted);
         Ok((reservation, created))
     }
 
     async fn reservation(&self, order_id: Uuid) -> Result<Option<Reservation>, StoreError> {
-        dispatch!(self, reservation(order_id))
+        kit::on_backend!(self, reservation(order_id))
     }
 
     async fn transition(&self, order_id: Uuid, transition: Transition) -> Result<TransitionOutcome, StoreError> {
-        dispatch!(self, transition(order_id, transition))
+        kit::on_backend!(self, transition(order_id, transition))
     }
 
     async fn expired(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<Uuid>, StoreError> {
-        dispatch!(self, expired(now, limit))
+        kit::on_backend!(self, expired(now, limit))
     }
 }

@@ -151,6 +151,18 @@ impl Db {
     }
 }
 
+/// Calls `pg::$f(pool, …)` or `lite::$f(pool, …)` — the two instantiations of a store's SQL
+/// module — on `$self.db`, and awaits it.
+#[macro_export]
+macro_rules! on_backend {
+    ($self:ident, $f:ident($($arg:expr),*)) => {
+        match &$self.db {
+            $crate::db::Db::Postgres(pool) => pg::$f(pool, $($arg),*).await,
+            $crate::db::Db::Sqlite(pool) => lite::$f(pool, $($arg),*).await,
+        }
+    };
+}
+
 /// Whether an error is a unique-constraint violation.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())

@@ -6,6 +6,7 @@
 //! - [`db`]: PostgreSQL and SQLite pools, per-service schemas and migrations.
 //! - [`bus`]: the [`bus::EventBus`] trait, its embedded durable log, and the consumer loop.
 //! - [`outbox`]: the transactional outbox and its relay.
+//! - [`paging`]: page numbers and the maximum page size of list endpoints.
 //! - [`http`]: the outbound service client (timeouts, retries on connect failure).
 //! - [`server`]: the common router layers, `/health`, and serving until shutdown.
 //! - [`shutdown`]: one cancellation token, cancelled on SIGINT/SIGTERM.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod outbox;
+pub mod paging;
 pub mod problem;
 pub mod server;
 pub mod shutdown;

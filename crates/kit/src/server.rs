@@ -78,6 +78,33 @@ pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind((host, port)).await
 }
 
+/// A service that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Its store could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] crate::db::DbError),
+    /// Its port could not be bound.
+    #[error("binding {0}: {1}")]
+    Bind(String, std::io::Error),
+    /// Anything else it needs is unusable.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// [`bind`], failing with a [`StartError`] that names the address.
+pub async fn bind_service(host: &str, port: u16) -> Result<TcpListener, StartError> {
+    bind(host, port).await.map_err(|e| StartError::Bind(format!("{host}:{port}"), e))
+}
+
+/// Ready when the database answers.
+pub fn database_ready(db: crate::db::Db) -> ReadinessCheck {
+    Arc::new(move || {
+        let db = db.clone();
+        Box::pin(async move { db.ping().await })
+    })
+}
+
 /// Serves `router` until `shutdown` is cancelled, then drains in-flight requests.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
     use axum::serve::ListenerExt;

@@ -5,26 +5,13 @@ use crate::emails::Templates;
 use crate::events::{CONSUMER_GROUP, Notifier, TOPICS};
 use crate::store::SqlNotificationStore;
 use kit::bus::EventBus;
-use kit::db::{Db, DbError};
+use kit::db::Db;
+pub use kit::server::StartError;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 kit::migrations!(MIGRATIONS; 1 "notifications" "0001_notifications.sql");
-
-/// Start-up failures.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The record could not be opened or migrated.
-    #[error(transparent)]
-    Database(#[from] DbError),
-    /// The port could not be bound.
-    #[error("binding {0}: {1}")]
-    Bind(String, std::io::Error),
-    /// The mail transport or templates are unusable.
-    #[error("email: {0}")]
-    Email(String),
-}
 
 /// A built, not yet running, notification service.
 pub struct App {
@@ -38,9 +25,7 @@ pub struct App {
 impl App {
     /// Opens the record, builds the transport and binds the port.
     pub async fn build(config: Config, bus: Arc<dyn EventBus>) -> Result<App, StartError> {
-        let listener = kit::server::bind(&config.host, config.port)
-            .await
-            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
+        let listener = kit::server::bind_service(&config.host, config.port).await?;
         Self::with_listener(config, bus, listener).await
     }
 
@@ -57,20 +42,16 @@ impl App {
         let notifier = Arc::new(Notifier {
             store: store.clone(),
             mailer: crate::mailer::build(&config.transport, &config.from)
-                .map_err(|e| StartError::Email(e.to_string()))?,
-            templates: Templates::new(&store_name).map_err(|e| StartError::Email(e.to_string()))?,
+                .map_err(|e| StartError::Other(format!("email: {e}")))?,
+            templates: Templates::new(&store_name).map_err(|e| StartError::Other(format!("email: {e}")))?,
             admin_email: config.admin_email.clone(),
             send_attempts: config.send_attempts,
             retry_delay: config.retry_delay,
         });
-        let ready_db = db.clone();
         let router = kit::server::service_router(
             "notification-service",
             crate::routes::router(store),
-            Arc::new(move || {
-                let db = ready_db.clone();
-                Box::pin(async move { db.ping().await })
-            }),
+            kit::server::database_ready(db.clone()),
         );
         Ok(App { listener, router, notifier, bus, db })
     }

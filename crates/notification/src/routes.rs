@@ -5,12 +5,9 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use kit::Problem;
-use kit::problem::{FieldError, Query};
+use kit::problem::Query;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-/// Largest page a client may ask for.
-pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// The routes.
 pub fn router(store: Arc<dyn NotificationStore>) -> Router {
@@ -25,7 +22,7 @@ struct Params {
 }
 
 #[derive(Debug, Serialize)]
-struct Page {
+struct NotificationPage {
     notifications: Vec<Notification>,
     total: i64,
     page: i64,
@@ -35,21 +32,14 @@ struct Page {
 async fn list(
     State(store): State<Arc<dyn NotificationStore>>,
     Query(params): Query<Params>,
-) -> Result<Json<Page>, Problem> {
-    let page = params.page.unwrap_or(1);
-    let size = params.page_size.unwrap_or(20);
+) -> Result<Json<NotificationPage>, Problem> {
     let mut errors = Vec::new();
-    if page < 1 {
-        errors.push(FieldError::new("page", "must be 1 or more"));
-    }
-    if !(1..=MAX_PAGE_SIZE).contains(&size) {
-        errors.push(FieldError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}")));
-    }
+    let page = kit::paging::Page::parse(params.page, params.page_size, 20, &mut errors);
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }
     let email = params.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
     let (notifications, total) =
-        store.list(email, size, (page - 1).saturating_mul(size)).await.map_err(|e| Problem::internal(&e))?;
-    Ok(Json(Page { notifications, total, page, page_size: size }))
+        store.list(email, page.size, page.offset()).await.map_err(|e| Problem::internal(&e))?;
+    Ok(Json(NotificationPage { notifications, total, page: page.number, page_size: page.size }))
 }

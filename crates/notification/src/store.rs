@@ -167,28 +167,19 @@ macro_rules! notification_backend {
 notification_backend!(pg, sqlx::Postgres);
 notification_backend!(lite, sqlx::Sqlite);
 
-macro_rules! dispatch {
-    ($self:ident, $f:ident($($arg:expr),*)) => {
-        match &$self.db {
-            Db::Postgres(pool) => pg::$f(pool, $($arg),*).await,
-            Db::Sqlite(pool) => lite::$f(pool, $($arg),*).await,
-        }
-    };
-}
-
 #[async_trait]
 impl NotificationStore for SqlNotificationStore {
     async fn claim(&self, event_id: Uuid, kind: Kind, recipient: &str, subject: &str) -> Result<Claim, sqlx::Error> {
-        dispatch!(self, claim(event_id, kind, recipient, subject))
+        kit::on_backend!(self, claim(event_id, kind, recipient, subject))
     }
     async fn attempt_failed(&self, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
-        dispatch!(self, attempt_failed(id, error))
+        kit::on_backend!(self, attempt_failed(id, error))
     }
     async fn sent(&self, id: Uuid) -> Result<(), sqlx::Error> {
-        dispatch!(self, sent(id))
+        kit::on_backend!(self, sent(id))
     }
     async fn failed(&self, id: Uuid) -> Result<(), sqlx::Error> {
-        dispatch!(self, failed(id))
+        kit::on_backend!(self, failed(id))
     }
     async fn list(
         &self,
@@ -196,6 +187,6 @@ impl NotificationStore for SqlNotificationStore {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Notification>, i64), sqlx::Error> {
-        dispatch!(self, list(recipient, limit, offset))
+        kit::on_backend!(self, list(recipient, limit, offset))
     }
 }

@@ -6,25 +6,15 @@ use crate::placement::Placement;
 use crate::routes::{AppState, router};
 use crate::store::SqlOrderStore;
 use kit::bus::EventBus;
-use kit::db::{Db, DbError};
+use kit::db::Db;
 use kit::http::ServiceClient;
 use kit::outbox::Relay;
+pub use kit::server::StartError;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 kit::migrations!(MIGRATIONS; 1 "orders" "0001_orders.sql");
-
-/// Start-up failures.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The store could not be opened or migrated.
-    #[error(transparent)]
-    Database(#[from] DbError),
-    /// The port could not be bound.
-    #[error("binding {0}: {1}")]
-    Bind(String, std::io::Error),
-}
 
 /// A built, not yet running, order service.
 pub struct App {
@@ -37,9 +27,7 @@ pub struct App {
 impl App {
     /// Opens the store and binds the port; nothing runs until [`App::run_until_stopped`].
     pub async fn build(config: Config, bus: Arc<dyn EventBus>) -> Result<App, StartError> {
-        let listener = kit::server::bind(&config.host, config.port)
-            .await
-            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
+        let listener = kit::server::bind_service(&config.host, config.port).await?;
         Self::with_listener(config, bus, listener).await
     }
 
@@ -61,14 +49,10 @@ impl App {
                 config.peer_timeout,
             ),
         };
-        let ready_db = db.clone();
         let router = kit::server::service_router(
             "order-service",
             router(AppState { placement }),
-            Arc::new(move || {
-                let db = ready_db.clone();
-                Box::pin(async move { db.ping().await })
-            }),
+            kit::server::database_ready(db.clone()),
         );
         Ok(App { listener, router, relay, db })
     }

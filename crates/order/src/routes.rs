@@ -31,8 +31,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Largest page a client may ask for.
-pub const MAX_PAGE_SIZE: i64 = 100;
+use kit::paging::Page;
 const DEFAULT_PAGE_SIZE: i64 = 50;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -66,16 +65,9 @@ struct PageParams {
 
 impl PageParams {
     fn limit_offset(&self) -> Result<(i64, i64), OrderError> {
-        let page = self.page.unwrap_or(1);
-        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         let mut errors = Vec::new();
-        if page < 1 {
-            errors.push(FieldError::new("page", "must be 1 or more"));
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&size) {
-            errors.push(FieldError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}")));
-        }
-        if errors.is_empty() { Ok((size, (page - 1).saturating_mul(size))) } else { Err(OrderError::Invalid(errors)) }
+        let page = Page::parse(self.page, self.page_size, DEFAULT_PAGE_SIZE, &mut errors);
+        if errors.is_empty() { Ok((page.size, page.offset())) } else { Err(OrderError::Invalid(errors)) }
     }
 }
 

@@ -353,37 +353,28 @@ macro_rules! order_backend {
 order_backend!(pg, sqlx::Postgres, begin = "BEGIN", lock_row = " FOR UPDATE");
 order_backend!(lite, sqlx::Sqlite, begin = "BEGIN IMMEDIATE", lock_row = "");
 
-macro_rules! dispatch {
-    ($self:ident, $f:ident($($arg:expr),*)) => {
-        match &$self.db {
-            Db::Postgres(pool) => pg::$f(pool, $($arg),*).await,
-            Db::Sqlite(pool) => lite::$f(pool, $($arg),*).await,
-        }
-    };
-}
-
 #[async_trait]
 impl OrderStore for SqlOrderStore {
     async fn insert(&self, order: &Order, idempotency: Option<(&str, &str)>) -> Result<(), StoreError> {
-        dispatch!(self, insert(order, idempotency))?;
+        kit::on_backend!(self, insert(order, idempotency))?;
         self.published.notify_one();
         Ok(())
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Order>, StoreError> {
-        dispatch!(self, get(id))
+        kit::on_backend!(self, get(id))
     }
 
     async fn idempotent_order(&self, key: &str) -> Result<Option<(String, Uuid)>, StoreError> {
-        dispatch!(self, idempotent_order(key))
+        kit::on_backend!(self, idempotent_order(key))
     }
 
     async fn list(&self, email: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Order>, i64), StoreError> {
-        dispatch!(self, list(email, limit, offset))
+        kit::on_backend!(self, list(email, limit, offset))
     }
 
     async fn change_status(&self, id: Uuid, to: Status) -> Result<StatusOutcome, StoreError> {
-        let outcome = dispatch!(self, change_status(id, to))?;
+        let outcome = kit::on_backend!(self, change_status(id, to))?;
         if matches!(outcome, StatusOutcome::Changed(_)) {
             self.published.notify_one();
         }

@@ -5,24 +5,14 @@ use crate::domain::Product;
 use crate::routes::{AppState, router};
 use crate::store::{ListFilter, Page, ProductStore, SqlProductStore, StoreError};
 use kit::bus::EventBus;
-use kit::db::{Db, DbError};
+use kit::db::Db;
 use kit::outbox::Relay;
+pub use kit::server::StartError;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 kit::migrations!(MIGRATIONS; 1 "products" "0001_products.sql");
-
-/// Start-up failures.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The store could not be opened or migrated.
-    #[error(transparent)]
-    Database(#[from] DbError),
-    /// The port could not be bound.
-    #[error("binding {0}: {1}")]
-    Bind(String, std::io::Error),
-}
 
 /// A built, not yet running, product service.
 pub struct App {
@@ -36,9 +26,7 @@ pub struct App {
 impl App {
     /// Opens the store and binds the port; nothing is served until [`App::run_until_stopped`].
     pub async fn build(config: Config, bus: Arc<dyn EventBus>) -> Result<App, StartError> {
-        let listener = kit::server::bind(&config.host, config.port)
-            .await
-            .map_err(|e| StartError::Bind(format!("{}:{}", config.host, config.port), e))?;
+        let listener = kit::server::bind_service(&config.host, config.port).await?;
         Self::with_listener(config, bus, listener).await
     }
 
@@ -52,14 +40,10 @@ impl App {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay = Relay::new(db.clone(), bus);
         let store = Arc::new(SqlProductStore::new(db.clone(), relay.waker()));
-        let ready_db = db.clone();
         let router = kit::server::service_router(
             "product-service",
             router(AppState { store: store.clone() }),
-            Arc::new(move || {
-                let db = ready_db.clone();
-                Box::pin(async move { db.ping().await })
-            }),
+            kit::server::database_ready(db.clone()),
         );
         Ok(App { listener, router, relay, store, db })
     }
@@ -71,7 +55,7 @@ impl App {
 
     /// Loads `products` into an empty catalog; how many were added (0 if it had products).
     pub async fn seed_if_empty(&self, products: &[Product]) -> Result<u64, StoreError> {
-        let (_, total) = self.store.list(&ListFilter::default(), Page { page: 1, size: 1 }).await?;
+        let (_, total) = self.store.list(&ListFilter::default(), Page { number: 1, size: 1 }).await?;
         if total > 0 {
             return Ok(0);
         }

@@ -29,8 +29,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Largest page a client may ask for.
-pub const MAX_PAGE_SIZE: i64 = 100;
+use kit::paging::MAX_PAGE_SIZE;
 
 #[derive(Debug, Deserialize)]
 struct ListParams {
@@ -51,18 +50,6 @@ struct ProductPage {
     page_size: i64,
 }
 
-fn page(page: Option<i64>, size: Option<i64>, default_size: i64, errors: &mut Vec<FieldError>) -> Page {
-    let page = page.unwrap_or(1);
-    let size = size.unwrap_or(default_size);
-    if page < 1 {
-        errors.push(FieldError::new("page", "must be 1 or more"));
-    }
-    if !(1..=MAX_PAGE_SIZE).contains(&size) {
-        errors.push(FieldError::new("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}")));
-    }
-    Page { page, size }
-}
-
 fn price(field: &str, value: Option<f64>, errors: &mut Vec<FieldError>) -> Option<Money> {
     value.and_then(|v| match Money::from_decimal(v) {
         Ok(m) => Some(m),
@@ -78,7 +65,7 @@ async fn list(
     Query(params): Query<ListParams>,
 ) -> Result<AxumJson<ProductPage>, ProductError> {
     let mut errors = Vec::new();
-    let page = page(params.page, params.page_size, 10, &mut errors);
+    let page = Page::parse(params.page, params.page_size, 10, &mut errors);
     let ids = params
         .ids
         .map(|ids| ids.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>());
@@ -96,7 +83,7 @@ async fn list(
         return Err(errors.into());
     }
     let (products, total) = state.store.list(&filter, page).await?;
-    Ok(AxumJson(ProductPage { products, total, page: page.page, page_size: page.size }))
+    Ok(AxumJson(ProductPage { products, total, page: page.number, page_size: page.size }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,7 +113,7 @@ async fn search(
     } else if q.chars().count() > 200 {
         errors.push(FieldError::new("q", "must be at most 200 characters"));
     }
-    let page = page(params.page, params.page_size, 20, &mut errors);
+    let page = Page::parse(params.page, params.page_size, 20, &mut errors);
     if !errors.is_empty() {
         return Err(errors.into());
     }

@@ -53,20 +53,7 @@ impl ListFilter {
     }
 }
 
-/// A page request: 1-based page number and its size.
-#[derive(Debug, Clone, Copy)]
-pub struct Page {
-    /// 1-based.
-    pub page: i64,
-    /// Rows per page.
-    pub size: i64,
-}
-
-impl Page {
-    fn offset(self) -> i64 {
-        (self.page - 1).saturating_mul(self.size)
-    }
-}
+pub use kit::paging::Page;
 
 /// Product persistence.
 #[async_trait]
@@ -230,7 +217,7 @@ macro_rules! product_backend {
                 .fetch_all(pool)
                 .await?;
                 // A first page with room to spare holds every match: no need to count them.
-                if page.page == 1 && (rows.len() as i64) < page.size {
+                if page.number == 1 && (rows.len() as i64) < page.size {
                     let total = rows.len() as i64;
                     return Ok((rows.into_iter().map(from_row).collect(), total));
                 }
@@ -350,38 +337,29 @@ product_backend!(
     query = fts5_query
 );
 
-macro_rules! dispatch {
-    ($self:ident, $f:ident($($arg:expr),*)) => {
-        match &$self.db {
-            Db::Postgres(pool) => pg::$f(pool, $($arg),*).await,
-            Db::Sqlite(pool) => lite::$f(pool, $($arg),*).await,
-        }
-    };
-}
-
 #[async_trait]
 impl ProductStore for SqlProductStore {
     async fn insert(&self, product: &Product) -> Result<(), StoreError> {
-        dispatch!(self, insert(std::slice::from_ref(product), false))?;
+        kit::on_backend!(self, insert(std::slice::from_ref(product), false))?;
         self.published.notify_one();
         Ok(())
     }
 
     async fn insert_missing(&self, products: &[Product]) -> Result<u64, StoreError> {
-        let n = dispatch!(self, insert(products, true))?;
+        let n = kit::on_backend!(self, insert(products, true))?;
         self.published.notify_one();
         Ok(n)
     }
 
     async fn get(&self, id: &str) -> Result<Option<Product>, StoreError> {
-        dispatch!(self, get(id))
+        kit::on_backend!(self, get(id))
     }
 
     async fn list(&self, filter: &ListFilter, page: Page) -> Result<(Vec<Product>, i64), StoreError> {
-        let Some(ids) = &filter.ids else { return dispatch!(self, list(filter, page)) };
+        let Some(ids) = &filter.ids else { return kit::on_backend!(self, list(filter, page)) };
         // At most a page of ids: fetch them by key, then filter and page here.
         let mut found: Vec<Product> =
-            dispatch!(self, get_many(ids))?.into_iter().filter(|p| filter.admits(p)).collect();
+            kit::on_backend!(self, get_many(ids))?.into_iter().filter(|p| filter.admits(p)).collect();
         found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         let total = found.len() as i64;
         let page_rows = found.into_iter().skip(page.offset().try_into().unwrap_or(usize::MAX));
@@ -392,17 +370,17 @@ impl ProductStore for SqlProductStore {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        dispatch!(self, search(terms, page))
+        kit::on_backend!(self, search(terms, page))
     }
 
     async fn update(&self, id: &str, patch: &ProductPatch) -> Result<Option<Product>, StoreError> {
-        let updated = dispatch!(self, update(id, patch, Timestamp::now()))?;
+        let updated = kit::on_backend!(self, update(id, patch, Timestamp::now()))?;
         self.published.notify_one();
         Ok(updated)
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let deleted = dispatch!(self, delete(id))?;
+        let deleted = kit::on_backend!(self, delete(id))?;
         self.published.notify_one();
         Ok(deleted)
     }

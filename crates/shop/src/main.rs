@@ -204,7 +204,7 @@ async fn seed() -> anyhow::Result<()> {
         kit::db::connect(&database("inventory")?, &inventory::app::MIGRATIONS).await?,
         wake,
     );
-    let added_products = if products.list(&ListFilter::default(), Page { page: 1, size: 1 }).await?.1 == 0 {
+    let added_products = if products.list(&ListFilter::default(), Page { number: 1, size: 1 }).await?.1 == 0 {
         products.insert_missing(&shop::demo::products()).await?
     } else {
         0
