@@ -1,5 +1,6 @@
-//! The API gateway: one public port that forwards `/api/products/**`, `/api/orders/**` and
-//! `/api/inventory/**` to their services, streaming bodies both ways.
+//! The API gateway: one public port that forwards `/api/products/**`, `/api/orders/**`,
+//! `/api/inventory/**` and `/api/notifications/**` to their services, streaming bodies both
+//! ways.
 //!
 //! - [`config`]: [`Config`] from the environment (listen address, upstream URLs, timeouts).
 //! - [`app`]: the router ([`router`]), binding and serving ([`App`]).
