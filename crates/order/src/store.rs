@@ -176,7 +176,7 @@ macro_rules! item_columns {
 }
 
 macro_rules! order_backend {
-    ($module:ident, $Db:ty, begin = $begin:literal, lock_row = $lock_row:literal) => {
+    ($module:ident, $Db:ty, begin = $begin:literal, lock_row = $lock_row:literal, one_statement = $one_statement:expr) => {
         mod $module {
             use super::*;
             use kit::outbox::$module as outbox;
@@ -189,6 +189,9 @@ macro_rules! order_backend {
                 order: &Order,
                 idempotency: Option<(&str, &str)>,
             ) -> Result<(), StoreError> {
+                if let Some(sql) = $one_statement {
+                    return insert_in_one_statement(pool, sql, order, idempotency).await;
+                }
                 let mut tx = pool.begin_with($begin).await?;
                 sqlx::query(concat!(
                     "INSERT INTO orders (",
@@ -237,6 +240,47 @@ macro_rules! order_backend {
                     .map_err(classify)?;
                 }
                 tx.commit().await.map_err(classify)
+            }
+
+            /// The order, its lines, its event and its key as one statement: a single round
+            /// trip that is atomic by itself.
+            async fn insert_in_one_statement(
+                pool: &Pool,
+                sql: &'static str,
+                order: &Order,
+                idempotency: Option<(&str, &str)>,
+            ) -> Result<(), StoreError> {
+                let items: Vec<serde_json::Value> = order
+                    .items
+                    .iter()
+                    .map(|i| {
+                        serde_json::json!({
+                            "id": i.id, "product_id": i.product_id, "product_name": i.product_name,
+                            "quantity": i.quantity, "unit_cents": i.unit_price.cents(), "total_cents": i.total_price.cents(),
+                        })
+                    })
+                    .collect();
+                let event = order_event(order, OrderEventKind::Placed);
+                sqlx::query(sql)
+                    .bind(order.id)
+                    .bind(&order.order_number)
+                    .bind(&order.customer_name)
+                    .bind(&order.customer_email)
+                    .bind(order.total_amount.cents())
+                    .bind(order.status.as_str())
+                    .bind(Timestamp::from(order.created_at))
+                    .bind(Timestamp::from(order.updated_at))
+                    .bind(sqlx::types::Json(items))
+                    .bind(idempotency.map(|(key, _)| key))
+                    .bind(idempotency.map(|(_, fingerprint)| fingerprint))
+                    .bind(&event.topic)
+                    .bind(&event.key)
+                    .bind(serde_json::to_string(&event.headers).unwrap_or_else(|_| "[]".into()))
+                    .bind(&event.payload)
+                    .execute(pool)
+                    .await
+                    .map_err(classify)?;
+                Ok(())
             }
 
             async fn load(conn: &mut Conn, id: Uuid, lock: bool) -> Result<Option<Order>, StoreError> {
@@ -350,8 +394,23 @@ macro_rules! order_backend {
     };
 }
 
-order_backend!(pg, sqlx::Postgres, begin = "BEGIN", lock_row = " FOR UPDATE");
-order_backend!(lite, sqlx::Sqlite, begin = "BEGIN IMMEDIATE", lock_row = "");
+/// PostgreSQL writes a whole order in one statement (data-modifying CTEs), saving four round
+/// trips on the hottest path; SQLite, in process, uses a transaction.
+const PG_INSERT_ORDER: &str = "WITH o AS (
+        INSERT INTO orders (id, order_number, customer_name, customer_email, total_cents, status, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)),
+    i AS (
+        INSERT INTO order_items (id, order_id, product_id, product_name, quantity, unit_cents, total_cents, position)
+        SELECT (x->>'id')::uuid, $1, x->>'product_id', x->>'product_name', (x->>'quantity')::bigint,
+               (x->>'unit_cents')::bigint, (x->>'total_cents')::bigint, t.ord - 1
+        FROM jsonb_array_elements($9::jsonb) WITH ORDINALITY AS t(x, ord)),
+    k AS (
+        INSERT INTO idempotency_keys (key, fingerprint, order_id, created_at)
+        SELECT $10::text, $11::text, $1, $7 WHERE $10::text IS NOT NULL)
+    INSERT INTO outbox (topic, key, headers, payload) VALUES ($12, $13, $14, $15)";
+
+order_backend!(pg, sqlx::Postgres, begin = "BEGIN", lock_row = " FOR UPDATE", one_statement = Some(PG_INSERT_ORDER));
+order_backend!(lite, sqlx::Sqlite, begin = "BEGIN IMMEDIATE", lock_row = "", one_statement = None::<&'static str>);
 
 #[async_trait]
 impl OrderStore for SqlOrderStore {
