@@ -192,3 +192,79 @@ async fn consumer_commits_after_work_and_dead_letters_poison() {
     consumer.await.unwrap();
     assert!(again.0.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn consumer_commits_the_last_message_of_every_partition() {
+    use async_trait::async_trait;
+    use contracts::events::EnvelopeHeader;
+    use kit::bus::consumer::{HandleError, Handler};
+    use kit::bus::{BusError, Message, Subscription};
+    use std::sync::Mutex;
+
+    fn message(partition: i32, offset: i64) -> Message {
+        Message {
+            topic: "order-placed".into(),
+            partition,
+            offset,
+            key: "k".into(),
+            headers: vec![],
+            payload: serde_json::to_vec(&serde_json::json!({
+                "event_id": uuid::Uuid::now_v7(), "event_type": "ORDER_PLACED", "schema_version": 1
+            }))
+            .unwrap(),
+            timestamp: time::OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// Two partitions' messages interleaved in one batch, as Kafka delivers them.
+    struct OneBatch(Option<Vec<Message>>, Arc<Mutex<Vec<(i32, i64)>>>);
+    #[async_trait]
+    impl Subscription for OneBatch {
+        async fn poll(&mut self, _max: usize) -> Result<Vec<Message>, BusError> {
+            match self.0.take() {
+                Some(batch) => Ok(batch),
+                None => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Ok(Vec::new())
+                }
+            }
+        }
+        async fn commit(&mut self, message: &Message) -> Result<(), BusError> {
+            self.1.lock().unwrap().push((message.partition, message.offset));
+            Ok(())
+        }
+        fn seek(&mut self, _message: &Message) {}
+    }
+    struct FakeBus(Mutex<Option<OneBatch>>);
+    #[async_trait]
+    impl EventBus for FakeBus {
+        async fn publish(&self, _batch: &[OutgoingMessage]) -> Result<(), BusError> {
+            Ok(())
+        }
+        async fn subscribe(&self, _group: &str, _topics: &[&str]) -> Result<Box<dyn Subscription>, BusError> {
+            Ok(Box::new(self.0.lock().unwrap().take().expect("one subscription")))
+        }
+    }
+    struct Accept;
+    #[async_trait]
+    impl Handler for Accept {
+        async fn handle(&self, _message: &Message, _header: &EnvelopeHeader) -> Result<(), HandleError> {
+            Ok(())
+        }
+    }
+
+    let commits = Arc::new(Mutex::new(Vec::new()));
+    let batch = vec![message(0, 10), message(1, 7), message(0, 11), message(1, 8), message(0, 12)];
+    let bus: Arc<dyn EventBus> = Arc::new(FakeBus(Mutex::new(Some(OneBatch(Some(batch), commits.clone())))));
+    let stop = CancellationToken::new();
+    let consumer = tokio::spawn(kit::bus::consumer::run(bus, "g", &["order-placed"], Arc::new(Accept), stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while commits.lock().unwrap().len() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    consumer.await.unwrap();
+    let mut committed = commits.lock().unwrap().clone();
+    committed.sort();
+    assert_eq!(committed, [(0, 12), (1, 8)], "the last offset of each partition");
+}

@@ -67,7 +67,10 @@ pub async fn run(
             batch = subscription.poll(100) => batch,
         };
         let batch = match batch {
-            Ok(batch) => batch,
+            Ok(batch) => {
+                backoff = RETRY_MIN;
+                batch
+            }
             Err(err) => {
                 tracing::warn!(group, error = %err, "poll failed; retrying");
                 if sleep_or_stop(&shutdown, &mut backoff).await {
@@ -76,7 +79,7 @@ pub async fn run(
                 continue;
             }
         };
-        // Offsets are committed once per batch, for the last message done on each topic.
+        // Offsets are committed once per batch, for the last message done on each partition.
         let mut done: Vec<&Message> = Vec::new();
         let mut stopped = false;
         for message in &batch {
@@ -86,7 +89,7 @@ pub async fn run(
                 stopped = true;
                 break;
             }
-            match done.iter_mut().find(|m| m.topic == message.topic) {
+            match done.iter_mut().find(|m| m.topic == message.topic && m.partition == message.partition) {
                 Some(last) => *last = message,
                 None => done.push(message),
             }
