@@ -98,7 +98,7 @@ fn into_message(topic: &str, (id, _topic, key, headers, payload, created_at): Ro
 }
 
 macro_rules! log_backend {
-    ($module:ident, $Db:ty, begin = $begin:literal, lock = $lock:expr) => {
+    ($module:ident, $Db:ty, begin = $begin:literal, lock = $lock:expr, insert_many = $insert_many:expr) => {
         mod $module {
             use super::*;
 
@@ -108,6 +108,10 @@ macro_rules! log_backend {
                     sqlx::query(lock).execute(&mut *tx).await?;
                 }
                 let now = crate::db::Timestamp::now();
+                if let Some(sql) = $insert_many {
+                    sqlx::query(sql).bind(sqlx::types::Json(as_rows(batch))).bind(now).execute(&mut *tx).await?;
+                    return tx.commit().await;
+                }
                 for m in batch {
                     let headers = serde_json::to_string(&m.headers).unwrap_or_else(|_| "[]".into());
                     sqlx::query(
@@ -172,8 +176,38 @@ macro_rules! log_backend {
 }
 
 // The lock id is arbitrary but fixed: every appender must use the same one.
-log_backend!(pg, sqlx::Postgres, begin = "BEGIN", lock = Some("SELECT pg_advisory_xact_lock(7161001)"));
-log_backend!(lite, sqlx::Sqlite, begin = "BEGIN IMMEDIATE", lock = None::<&'static str>);
+/// A batch as JSON rows for one multi-row `INSERT` (payloads hex-encoded).
+fn as_rows(batch: &[OutgoingMessage]) -> Vec<serde_json::Value> {
+    batch
+        .iter()
+        .map(|m| {
+            let payload: String = m.payload.iter().map(|b| format!("{b:02x}")).collect();
+            let headers = serde_json::to_string(&m.headers).unwrap_or_else(|_| "[]".into());
+            serde_json::json!({"topic": m.topic, "key": m.key, "headers": headers, "payload": payload})
+        })
+        .collect()
+}
+
+// On PostgreSQL a batch is one multi-row INSERT, ids assigned in batch order; SQLite, in
+// process, inserts row by row inside its transaction.
+log_backend!(
+    pg,
+    sqlx::Postgres,
+    begin = "BEGIN",
+    lock = Some("SELECT pg_advisory_xact_lock(7161001)"),
+    insert_many = Some(
+        "INSERT INTO event_log (topic, key, headers, payload, created_at)
+         SELECT x->>'topic', x->>'key', x->>'headers', decode(x->>'payload', 'hex'), $2
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(x, ord) ORDER BY ord"
+    )
+);
+log_backend!(
+    lite,
+    sqlx::Sqlite,
+    begin = "BEGIN IMMEDIATE",
+    lock = None::<&'static str>,
+    insert_many = None::<&'static str>
+);
 
 #[async_trait]
 impl EventBus for EventLog {
