@@ -69,6 +69,11 @@ impl EventLog {
         EventLog { db, appended: Arc::new(Notify::new()) }
     }
 
+    /// The underlying pool.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Every message on `topic`, oldest first (for tests and operators).
     pub async fn read_all(&self, topic: &str) -> Result<Vec<Message>, BusError> {
         Ok(match &self.db {
