@@ -205,7 +205,7 @@ impl Upstream {
         if caused_by::<LengthLimitError>(error) {
             return ProxyError::TooLarge;
         }
-        tracing::warn!(service = self.service, error = %Chain(error), "upstream request failed");
+        tracing::warn!(service = self.service, error = %kit::http::error_chain(error), "upstream request failed");
         if error.is_connect() { ProxyError::Unavailable(self.service) } else { ProxyError::Gateway }
     }
 }
@@ -274,21 +274,6 @@ fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 's
         current = cause.source();
     }
     false
-}
-
-/// Displays an error with its causes, for logs only.
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -236,10 +236,20 @@ pub fn parse_reservation(request: ReservationRequest) -> Result<ReservationReque
     if errors.is_empty() { Ok(ReservationRequest { order_id: request.order_id, items: merged }) } else { Err(errors) }
 }
 
-/// Whether a change from `before` to `after` available units crosses below `threshold`:
-/// the alert fires once per crossing and re-arms only when stock rises to the threshold again.
-pub fn crosses_below(before: i64, after: i64, threshold: i64) -> bool {
-    before >= threshold && after < threshold
+/// Available units and the low-stock threshold of an item at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockLevel {
+    /// `quantity - reserved_qty`.
+    pub available: i64,
+    /// `low_stock_threshold`.
+    pub threshold: i64,
+}
+
+/// Whether a change took an item from fine to low: the alert fires once per crossing and
+/// re-arms only when stock rises to the threshold again. Derived from the change itself, so
+/// no "already alerted" flag needs storing.
+pub fn became_low(before: StockLevel, after: StockLevel) -> bool {
+    before.available >= before.threshold && after.available < after.threshold
 }
 
 #[cfg(test)]
@@ -261,9 +271,12 @@ mod tests {
 
     #[test]
     fn low_stock_fires_only_on_the_crossing() {
-        assert!(crosses_below(10, 9, 10));
-        assert!(!crosses_below(9, 8, 10));
-        assert!(!crosses_below(12, 10, 10));
-        assert!(crosses_below(50, 0, 10));
+        let level = |available, threshold| StockLevel { available, threshold };
+        assert!(became_low(level(10, 10), level(9, 10)));
+        assert!(!became_low(level(9, 10), level(8, 10)));
+        assert!(!became_low(level(12, 10), level(10, 10)));
+        assert!(became_low(level(50, 10), level(0, 10)));
+        // Raising the threshold above what is available is a crossing too.
+        assert!(became_low(level(15, 10), level(15, 20)));
     }
 }

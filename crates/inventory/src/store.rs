@@ -5,7 +5,7 @@
 //! orders can never oversell: the row lock (PostgreSQL) or the single writer (SQLite)
 //! serialises them, and the `WHERE quantity - reserved_qty >= n` guard decides.
 
-use crate::domain::{Item, ItemPatch, MAX_QUANTITY, NewItem, StockChange, Transition, crosses_below};
+use crate::domain::{Item, ItemPatch, MAX_QUANTITY, NewItem, StockChange, StockLevel, Transition, became_low};
 use async_trait::async_trait;
 use contracts::api::{Reservation, ReservationItem, ReservationRequest};
 use contracts::events::{Envelope, InventoryLow};
@@ -132,8 +132,14 @@ fn from_row(
     }
 }
 
-fn now() -> Timestamp {
-    Timestamp::now()
+/// A new reservation as the reply shows it.
+fn pending(request: &ReservationRequest, expires_at: Timestamp) -> Reservation {
+    Reservation {
+        order_id: request.order_id,
+        status: "PENDING".into(),
+        items: request.items.clone(),
+        expires_at: expires_at.get(),
+    }
 }
 
 fn low_stock_event(product_id: &str, product_name: &str, available: i64, threshold: i64) -> kit::bus::OutgoingMessage {
@@ -160,19 +166,37 @@ macro_rules! inventory_backend {
             type Pool = sqlx::Pool<$Db>;
             type Conn = <$Db as sqlx::Database>::Connection;
 
-            /// Emits `inventory-low` when this change took the item from fine to low.
-            async fn after_change(
+            /// Emits `inventory-low` (in the caller's transaction) when a change took the item
+            /// from fine to low; whether it did.
+            async fn alert_if_low(
                 conn: &mut Conn,
-                before: (i64, i64),
-                after: &Item,
+                product_id: &str,
+                product_name: &str,
+                before: StockLevel,
+                after: StockLevel,
             ) -> Result<bool, sqlx::Error> {
-                let (available, threshold) = before;
-                let became_low = available >= threshold && after.available_qty < after.low_stock_threshold;
-                if became_low {
-                    let event = low_stock_event(&after.product_id, &after.product_name, after.available_qty, after.low_stock_threshold);
-                    outbox::enqueue(conn, &event).await?;
+                let low = became_low(before, after);
+                if low {
+                    outbox::enqueue(conn, &low_stock_event(product_id, product_name, after.available, after.threshold)).await?;
                 }
-                Ok(became_low)
+                Ok(low)
+            }
+
+            /// [`alert_if_low`] for a change that left `after`.
+            async fn after_change(conn: &mut Conn, before: StockLevel, after: &Item) -> Result<bool, sqlx::Error> {
+                let level = StockLevel { available: after.available_qty, threshold: after.low_stock_threshold };
+                alert_if_low(conn, &after.product_id, &after.product_name, before, level).await
+            }
+
+            /// Why a reservation line cannot be held; a product without a stock record is
+            /// simply out of stock.
+            async fn unavailable(conn: &mut Conn, item: &ReservationItem) -> Result<StoreError, sqlx::Error> {
+                Ok(shortage(conn, &item.product_id, item.quantity).await?.unwrap_or_else(|| StoreError::Insufficient {
+                    product_id: item.product_id.clone(),
+                    name: item.product_id.clone(),
+                    available: 0,
+                    requested: item.quantity,
+                }))
             }
 
             /// Why `requested` units cannot be taken; `None` when there is no record at all.
@@ -192,7 +216,7 @@ macro_rules! inventory_backend {
 
             pub async fn add(pool: &Pool, items: &[NewItem], skip_existing: bool) -> Result<Vec<Item>, StoreError> {
                 let mut tx = pool.begin_with($begin).await?;
-                let now = now();
+                let now = Timestamp::now();
                 let mut added = Vec::with_capacity(items.len());
                 for item in items {
                     let sql = if skip_existing {
@@ -252,7 +276,7 @@ macro_rules! inventory_backend {
                         q,
                     ),
                 };
-                let mut query = sqlx::query_as(sql).bind(product_id).bind(delta.abs()).bind(now());
+                let mut query = sqlx::query_as(sql).bind(product_id).bind(delta.abs()).bind(Timestamp::now());
                 if delta > 0 {
                     query = query.bind(MAX_QUANTITY);
                 }
@@ -265,7 +289,7 @@ macro_rules! inventory_backend {
                         None => StoreError::NotFound(product_id.to_owned()),
                     });
                 };
-                let before = (item.available_qty - delta, item.low_stock_threshold);
+                let before = StockLevel { available: item.available_qty - delta, threshold: item.low_stock_threshold };
                 let alerted = after_change(&mut tx, before, &item).await?;
                 tx.commit().await?;
                 Ok((item, alerted))
@@ -292,11 +316,15 @@ macro_rules! inventory_backend {
                 .bind(&patch.product_name)
                 .bind(patch.quantity)
                 .bind(patch.low_stock_threshold)
-                .bind(now())
+                .bind(Timestamp::now())
                 .fetch_one(&mut *tx)
                 .await?;
                 let item = from_row(row);
-                let alerted = after_change(&mut tx, (current.available_qty, current.low_stock_threshold), &item).await?;
+                let alerted = after_change(
+                    &mut tx,
+                    StockLevel { available: current.available_qty, threshold: current.low_stock_threshold },
+                    &item,
+                ).await?;
                 tx.commit().await?;
                 Ok((item, alerted))
             }
@@ -323,7 +351,7 @@ macro_rules! inventory_backend {
                 // What the reply carries must equal what a later read gives.
                 let expires_at = Timestamp::from(expires_at);
                 let mut tx = pool.begin_with($begin).await?;
-                let now = now();
+                let now = Timestamp::now();
                 if let (Some(sql), [item]) = ($one_line_reserve, request.items.as_slice()) {
                     return reserve_one_line(pool, tx, sql, request, item, expires_at, now).await;
                 }
@@ -354,15 +382,8 @@ macro_rules! inventory_backend {
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some((available, threshold, name)) = held else {
-                        // Returning drops `tx`, which rolls every hold back. A product with no
-                        // stock record is simply out of stock.
-                        let err = shortage(&mut tx, &item.product_id, item.quantity).await?;
-                        return Err(err.unwrap_or_else(|| StoreError::Insufficient {
-                            product_id: item.product_id.clone(),
-                            name: item.product_id.clone(),
-                            available: 0,
-                            requested: item.quantity,
-                        }));
+                        // Returning drops `tx`, which rolls every hold back.
+                        return Err(unavailable(&mut tx, item).await?);
                     };
                     sqlx::query("INSERT INTO reservation_items (order_id, product_id, quantity) VALUES ($1, $2, $3)")
                         .bind(request.order_id)
@@ -370,19 +391,12 @@ macro_rules! inventory_backend {
                         .bind(item.quantity)
                         .execute(&mut *tx)
                         .await?;
-                    if crosses_below(available + item.quantity, available, threshold) {
-                        outbox::enqueue(&mut tx, &low_stock_event(&item.product_id, &name, available, threshold)).await?;
-                        alerted = true;
-                    }
+                    let before = StockLevel { available: available + item.quantity, threshold };
+                    let after = StockLevel { available, threshold };
+                    alerted |= alert_if_low(&mut tx, &item.product_id, &name, before, after).await?;
                 }
                 tx.commit().await?;
-                let reservation = Reservation {
-                    order_id: request.order_id,
-                    status: "PENDING".into(),
-                    items: request.items.clone(),
-                    expires_at: expires_at.get(),
-                };
-                Ok((reservation, true, alerted))
+                Ok((pending(request, expires_at), true, alerted))
             }
 
             /// The common one-line reservation: the hold, its line and the reservation row in
@@ -412,26 +426,13 @@ macro_rules! inventory_backend {
                 }
                 let (Some(available), Some(threshold), Some(name)) = (available, threshold, name) else {
                     // Returning drops `tx`, which rolls the reservation row back.
-                    let err = shortage(&mut tx, &item.product_id, item.quantity).await?;
-                    return Err(err.unwrap_or_else(|| StoreError::Insufficient {
-                        product_id: item.product_id.clone(),
-                        name: item.product_id.clone(),
-                        available: 0,
-                        requested: item.quantity,
-                    }));
+                    return Err(unavailable(&mut tx, item).await?);
                 };
-                let alerted = crosses_below(available + item.quantity, available, threshold);
-                if alerted {
-                    outbox::enqueue(&mut tx, &low_stock_event(&item.product_id, &name, available, threshold)).await?;
-                }
+                let before = StockLevel { available: available + item.quantity, threshold };
+                let after = StockLevel { available, threshold };
+                let alerted = alert_if_low(&mut tx, &item.product_id, &name, before, after).await?;
                 tx.commit().await?;
-                let reservation = Reservation {
-                    order_id: request.order_id,
-                    status: "PENDING".into(),
-                    items: request.items.clone(),
-                    expires_at: expires_at.get(),
-                };
-                Ok((reservation, true, alerted))
+                Ok((pending(request, expires_at), true, alerted))
             }
 
             pub async fn reservation(pool: &Pool, order_id: Uuid) -> Result<Option<Reservation>, StoreError> {
@@ -452,7 +453,7 @@ macro_rules! inventory_backend {
             }
 
             pub async fn transition(pool: &Pool, order_id: Uuid, transition: Transition) -> Result<TransitionOutcome, StoreError> {
-                let now = now();
+                let now = Timestamp::now();
                 let (guard, effect) = match transition {
                     // Confirming touches one row: no transaction needed.
                     Transition::Confirm => (

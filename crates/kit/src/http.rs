@@ -145,7 +145,8 @@ impl ServiceClient {
     }
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+/// An error and all its causes on one line (`outer: cause: root`), for logs.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
