@@ -61,7 +61,12 @@ setup_venv() {
     return 0
   fi
   rm -rf "$VENV"
-  python3 -m venv "$VENV" || return 1
+  if ! python3 -m venv "$VENV"; then
+    # Debian's own python3 keeps venv/ensurepip in a separate package.
+    rm -rf "$VENV"
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-venv >/dev/null || return 1
+    python3 -m venv "$VENV" || return 1
+  fi
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$DEPLOY/check/requirements.txt" || return 1
   echo "$want" >"$stamp"
 }
