@@ -265,3 +265,33 @@ impl Event for ProductEvent {
         self.product_id.clone()
     }
 }
+
+/// `ai-notification-ready`: a personalised follow-up email for an order, written by the AI
+/// service. The original's fields plus the order's id (the message key).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AiNotificationReady {
+    /// The order's UUID.
+    pub order_id: Uuid,
+    /// `ORD-YYYYMMDD-XXXXXXXX`.
+    pub order_number: String,
+    /// Recipient.
+    pub customer_email: String,
+    /// Recipient's name.
+    pub customer_name: String,
+    /// Subject line (plain text).
+    pub subject: String,
+    /// Body, HTML already sanitised by the producer (the consumer sanitises again).
+    pub body_html: String,
+}
+
+impl Event for AiNotificationReady {
+    fn topic(&self) -> &'static str {
+        topics::AI_NOTIFICATION_READY
+    }
+    fn event_type(&self) -> &'static str {
+        "AI_NOTIFICATION_READY"
+    }
+    fn key(&self) -> String {
+        self.order_id.to_string()
+    }
+}

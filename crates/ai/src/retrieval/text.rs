@@ -1,0 +1,114 @@
+//! Text analysis shared by the index, the query and the coverage check, so all three see
+//! the same words: split on anything that is not a letter or digit, lower-case, fold
+//! accents, and (for matching) reduce to an English stem ("headphones" → "headphon").
+
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
+};
+
+/// The name the index registers [`stemming_analyzer`] under.
+pub const ANALYZER: &str = "shop_en";
+
+/// Words longer than this are dropped (they are ids or noise, never search terms).
+const MAX_WORD: usize = 40;
+
+/// Splits, lower-cases, folds and stems.
+pub fn stemming_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(MAX_WORD))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+fn word_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(MAX_WORD))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .build()
+}
+
+/// Analyses text once per call; cheap to create.
+pub struct Analyzer {
+    stemming: TextAnalyzer,
+    words: TextAnalyzer,
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Analyzer { stemming: stemming_analyzer(), words: word_analyzer() }
+    }
+}
+
+impl Analyzer {
+    /// The stems of `text`, in order.
+    pub fn stems(&mut self, text: &str) -> Vec<String> {
+        collect(&mut self.stemming, text)
+    }
+
+    /// The words of `text` (lower-case, folded, not stemmed), in order.
+    pub fn words(&mut self, text: &str) -> Vec<String> {
+        collect(&mut self.words, text)
+    }
+
+    /// The stem of one word.
+    pub fn stem(&mut self, word: &str) -> String {
+        self.stems(word).into_iter().next().unwrap_or_default()
+    }
+}
+
+fn collect(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(stream.token().text.clone());
+    }
+    out
+}
+
+/// Levenshtein distance, giving up (returning `max + 1`) once it must exceed `max`.
+pub fn edit_distance(a: &str, b: &str, max: usize) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > max {
+        return max + 1;
+    }
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        let mut row_min = current[0];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+            row_min = row_min.min(current[j + 1]);
+        }
+        if row_min > max {
+            return max + 1;
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()].min(max + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_fold_and_split() {
+        let mut analyzer = Analyzer::default();
+        assert_eq!(analyzer.stems("Noise-Cancelling Headphones"), ["nois", "cancel", "headphon"]);
+        assert_eq!(analyzer.words("Café crème"), ["cafe", "creme"]);
+    }
+
+    #[test]
+    fn edit_distance_is_bounded() {
+        assert_eq!(edit_distance("hedphones", "headphones", 2), 1);
+        assert_eq!(edit_distance("wireles", "wireless", 2), 1);
+        assert_eq!(edit_distance("kitten", "sitting", 2), 3);
+        assert_eq!(edit_distance("abc", "abcdefg", 2), 3);
+    }
+}

@@ -1,0 +1,98 @@
+//! The AI service following the platform: catalog changes and placed orders.
+
+use crate::helpers::{Backend, EVENTUALLY, TestApp, ids};
+use contracts::Money;
+use contracts::events::{Envelope, OrderEvent, OrderEventItem, OrderEventKind, topics};
+use http::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+pub async fn created_updated_and_deleted_products_reach_answers_within_seconds(backend: Backend) {
+    let app: TestApp = crate::app!(backend);
+    let within = Duration::from_secs(5);
+    app.products
+        .post(
+            "/api/products",
+            json!({"id": "prod-900", "name": "Zephyr Kite", "description": "A stunt kite for windy beaches.",
+                   "price": 45.0, "category": "Toys", "tags": ["kite"], "stock_quantity": 3}),
+        )
+        .await
+        .assert_json(StatusCode::CREATED);
+    let created = testkit::eventually(within, || async { app.suggest_ids("stunt kite").await == ["prod-900"] }).await;
+    assert!(created, "a created product is found within {within:?}");
+
+    app.products.patch("/api/products/prod-900", json!({"name": "Boreas Glider", "price": 55.0})).await;
+    let updated = testkit::eventually(within, || async {
+        let answer = app.chat("boreas glider").await;
+        ids(&answer["products"]) == ["prod-900"] && answer["reply"].as_str().unwrap().contains("$55.00")
+    })
+    .await;
+    assert!(updated, "an update (name and price) shows within {within:?}");
+    assert!(app.suggest_ids("zephyr").await.is_empty(), "the old name is gone");
+
+    app.products.delete("/api/products/prod-900").await.assert_json(StatusCode::OK);
+    let deleted = testkit::eventually(within, || async { app.suggest_ids("boreas glider").await.is_empty() }).await;
+    assert!(deleted, "a deleted product disappears within {within:?}");
+    let recs = app.get("/api/ai/recommendations?product_id=prod-001").await.assert_json(StatusCode::OK);
+    assert!(!ids(&recs["recommendations"]).contains(&"prod-900".to_owned()));
+}
+
+fn order(name: &str, items: &[(&str, &str, i64)]) -> Envelope<OrderEvent> {
+    Envelope::new(OrderEvent {
+        kind: OrderEventKind::Placed,
+        order_id: uuid::Uuid::now_v7(),
+        order_number: "ORD-20260221-38F5F24F".into(),
+        customer_name: name.into(),
+        customer_email: "shopper@example.com".into(),
+        total_amount: Money::from_cents(items.iter().map(|(_, _, c)| c).sum()),
+        status: "CONFIRMED".into(),
+        items: items
+            .iter()
+            .map(|(id, product_name, cents)| OrderEventItem {
+                product_id: (*id).into(),
+                product_name: (*product_name).into(),
+                quantity: 1,
+                price: Money::from_cents(*cents),
+            })
+            .collect(),
+    })
+}
+
+pub async fn orders_teach_co_purchases_and_send_one_escaped_follow_up(backend: Backend) {
+    let app: TestApp = crate::app!(backend);
+    let placed = order(
+        "<script>alert('x')</script> Mallory",
+        &[("prod-020", "Dune", 1099), ("prod-037", "Levi's 501 Original Jeans", 6950)],
+    );
+    app.publish(&placed).await;
+    // Redelivery of the same event changes nothing.
+    app.publish(&placed).await;
+    let mut follow_ups = Vec::new();
+    let arrived = testkit::eventually(EVENTUALLY, || async {
+        follow_ups = app.topic(topics::AI_NOTIFICATION_READY).await;
+        !follow_ups.is_empty()
+    })
+    .await;
+    assert!(arrived, "a follow-up is published");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let follow_ups = app.topic(topics::AI_NOTIFICATION_READY).await;
+    assert_eq!(follow_ups.len(), 1, "one email per order, even redelivered: {follow_ups:?}");
+    let email = &follow_ups[0];
+    assert_eq!(email["event_type"], "AI_NOTIFICATION_READY");
+    assert_eq!(email["order_id"], placed.payload.order_id.to_string());
+    assert_eq!(email["order_number"], "ORD-20260221-38F5F24F");
+    assert_eq!(email["customer_email"], "shopper@example.com");
+    let body = email["body_html"].as_str().unwrap();
+    assert!(!body.contains("<script"), "{body}");
+    assert!(body.contains("&lt;script&gt;"), "the name is escaped: {body}");
+    assert!(body.contains("Levi&#39;s 501") || body.contains("Levi's 501"), "{body}");
+    assert!(body.contains("$80.49"), "the total: {body}");
+    let subject = email["subject"].as_str().unwrap();
+    assert!(subject.contains("ORD-20260221-38F5F24F") && !subject.contains('\n'), "{subject}");
+
+    // Co-purchases, counted once.
+    let recs = app.get("/api/ai/recommendations?product_id=prod-020").await.assert_json(StatusCode::OK);
+    let first = &recs["recommendations"][0];
+    assert_eq!(first["id"], "prod-037", "{recs}");
+    assert_eq!(first["reason"], "Bought together with Dune in 1 order", "{recs}");
+}
