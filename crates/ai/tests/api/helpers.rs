@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-pub use testkit::{Backend, EVENTUALLY, encode};
+pub use testkit::{Backend, EVENTUALLY};
 use testkit::{Client, Running, Stores};
 
 /// The platform slice under test.
@@ -112,7 +112,7 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestApp> {
 #[macro_export]
 macro_rules! app {
     ($backend:expr) => {
-        app!($backend, $crate::helpers::Options::default())
+        $crate::app!($backend, $crate::helpers::Options::default())
     };
     ($backend:expr, $options:expr) => {
         match $crate::helpers::spawn($backend, $options).await {
