@@ -1,17 +1,23 @@
-//! Start-up: the notification record, the mail transport, the consumer and the HTTP side.
+//! Start-up: the notification record, the mail transport, the consumer, the retry worker,
+//! the outbox relay (dead letters of given-up emails) and the HTTP side.
 
 use crate::config::Config;
 use crate::emails::Templates;
 use crate::events::{CONSUMER_GROUP, Notifier, TOPICS};
+use crate::retry::RetryWorker;
 use crate::store::SqlNotificationStore;
 use kit::bus::EventBus;
 use kit::db::Db;
+use kit::outbox::Relay;
 pub use kit::server::StartError;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-kit::migrations!(MIGRATIONS; 1 "notifications" "0001_notifications.sql");
+kit::migrations!(MIGRATIONS;
+    1 "notifications" "0001_notifications.sql",
+    2 "durable retries" "0002_durable_retries.sql",
+);
 
 /// A built, not yet running, notification service.
 pub struct App {
@@ -19,6 +25,8 @@ pub struct App {
     router: axum::Router,
     notifier: Arc<Notifier>,
     bus: Arc<dyn EventBus>,
+    retry: RetryWorker,
+    relay: Relay,
     db: Db,
 }
 
@@ -35,8 +43,13 @@ impl App {
         bus: Arc<dyn EventBus>,
         listener: TcpListener,
     ) -> Result<App, StartError> {
+        if config.retry_schedule.is_empty() || config.retry_poll.is_zero() {
+            // What Config::embedded refuses, for a Config built by hand.
+            return Err(StartError::Other("email: the retry schedule needs a step and a poll interval".into()));
+        }
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
-        let store = Arc::new(SqlNotificationStore::new(db.clone()));
+        let relay = Relay::new(db.clone(), bus.clone());
+        let store = Arc::new(SqlNotificationStore::new(db.clone(), relay.waker()));
         let store_name =
             config.from.split('<').next().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("Shop").to_owned();
         let notifier = Arc::new(Notifier {
@@ -45,15 +58,15 @@ impl App {
                 .map_err(|e| StartError::Other(format!("email: {e}")))?,
             templates: Templates::new(&store_name).map_err(|e| StartError::Other(format!("email: {e}")))?,
             admin_email: config.admin_email.clone(),
-            send_attempts: config.send_attempts,
-            retry_delay: config.retry_delay,
+            retry_schedule: config.retry_schedule.clone(),
         });
+        let retry = RetryWorker::new(notifier.clone(), config.retry_poll);
         let router = kit::server::service_router(
             "notification-service",
             crate::routes::router(store),
             kit::server::database_ready(db.clone()),
         );
-        Ok(App { listener, router, notifier, bus, db })
+        Ok(App { listener, router, notifier, bus, retry, relay, db })
     }
 
     /// The bound port.
@@ -61,8 +74,12 @@ impl App {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Consumes and serves until `shutdown`.
+    /// Consumes, retries and serves until `shutdown`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        // The relay stops last, so the dead letters of the final attempts still go out.
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
+        let retry = tokio::spawn(self.retry.run(shutdown.clone()));
         let consumer = tokio::spawn({
             let (bus, notifier, shutdown) = (self.bus.clone(), self.notifier.clone(), shutdown.clone());
             async move { kit::bus::consumer::run(bus, CONSUMER_GROUP, &TOPICS, notifier, shutdown).await }
@@ -70,6 +87,9 @@ impl App {
         let served = kit::server::serve(self.listener, self.router, shutdown.clone()).await;
         shutdown.cancel();
         let _ = consumer.await;
+        let _ = retry.await;
+        relay_stop.cancel();
+        let _ = relay.await;
         self.db.close().await;
         served
     }

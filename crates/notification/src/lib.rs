@@ -3,8 +3,9 @@
 //!
 //! - [`emails`]: templates and sanitising; what each event says to whom.
 //! - [`mailer`]: SMTP, `.eml` files, or the log.
-//! - [`store`]: the record that makes redelivered events harmless.
-//! - [`events`]: the consumer's handler.
+//! - [`store`]: the record that makes redelivered events harmless, and the durable retry queue.
+//! - [`events`]: the consumer's handler (one attempt per email).
+//! - [`retry`]: the worker that resends failed emails on their schedule.
 //! - [`routes`]: the HTTP side; [`app`]: start-up; [`config`]: settings.
 
 pub mod app;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod emails;
 pub mod events;
 pub mod mailer;
+pub mod retry;
 pub mod routes;
 pub mod store;
 

@@ -1,4 +1,4 @@
-//! `GET /api/notifications?email=`: the record of sent (and failed) emails, newest first.
+//! `GET /api/notifications?email=`: the record of sent, retrying and failed emails, newest first.
 
 use crate::store::{Notification, NotificationStore};
 use axum::extract::State;

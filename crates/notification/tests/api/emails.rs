@@ -1,6 +1,9 @@
 //! What each event sends to whom, read back from the `.eml` files and the record.
 
-use crate::helpers::{ADMIN, Backend, CUSTOMER, ITEMS, ai_notification, int, items_total, order_event, status_changed};
+use crate::helpers::{
+    ADMIN, Backend, CUSTOMER, DLQ, ITEMS, ai_notification, int, items_total, order_event, order_placed, status_changed,
+    text,
+};
 use contracts::events::OrderEventKind;
 use serde_json::json;
 
@@ -20,6 +23,7 @@ pub async fn order_placed_sends_one_confirmation(backend: Backend) {
     assert_eq!(record["subject"], format!("Order Confirmed — {}", event.payload.order_number), "{record}");
     assert_eq!(int(&record, "attempts"), 1, "{record}");
     assert!(record["last_error"].is_null(), "{record}");
+    assert!(record["next_attempt_at"].is_null(), "only a retrying email has one: {record}");
     assert!(record["sent_at"].is_string() && record["created_at"].is_string(), "{record}");
 
     app.wait_consumed().await;
@@ -187,4 +191,51 @@ pub async fn ai_follow_up_without_recipient_sends_nothing(backend: Backend) {
     assert_eq!(int(&page, "total"), 0, "no record without a recipient: {page}");
     assert!(app.mails().is_empty(), "no email without a recipient");
     assert!(app.dead_letters().await.is_empty(), "a missing recipient is not a poison message");
+}
+
+/// Issue 7, defect 1 (the mailer's side): a name with a line break made the mail library panic
+/// and killed the consumer. Names are cleaned; an address the library cannot parse fails that
+/// one email for good (recorded, dead-lettered, not retried); the next event is emailed.
+pub async fn unusable_names_and_addresses_never_stop_the_consumer(backend: Backend) {
+    let app = app!(backend);
+    // The order API refuses these, but an event from elsewhere (or from before) may carry them.
+    let broken_name = order_event(OrderEventKind::Placed, "A\nB\r\0C\u{7f}", "lines@example.com");
+    let bad_address = order_event(OrderEventKind::Placed, "Ada", "not an address");
+    // PostgreSQL text cannot hold NUL: the record keeps U+FFFD instead, and the address as
+    // it came is still refused (not turned into another one).
+    let nul_address = order_event(OrderEventKind::Placed, "Ada", "nul\0@example.com");
+    let next = order_placed();
+    app.publish(&broken_name).await;
+    app.publish(&bad_address).await;
+    app.publish(&nul_address).await;
+    app.publish(&next).await;
+
+    let record = app.wait_for_event("lines@example.com", broken_name.event_id).await;
+    assert_eq!(record["status"], "SENT", "{record}");
+    let mail = app.mail_about(&broken_name.payload.order_number);
+    let to = mail.decoded("to");
+    assert!(to.contains("A B C") && to.contains("<lines@example.com>"), "the name is cleaned, not dropped: {to}");
+
+    let failed = app.wait_for_event("not an address", bad_address.event_id).await;
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    assert_eq!(int(&failed, "attempts"), 1, "an unusable address is not retried: {failed}");
+    assert!(text(&failed, "last_error").contains("not an address"), "{failed}");
+    let nul = app.wait_for_event("nul\u{FFFD}@example.com", nul_address.event_id).await;
+    assert_eq!(nul["status"], "FAILED", "{nul}");
+    assert_eq!(int(&nul, "attempts"), 1, "{nul}");
+    let dead = app.wait_for_dead_letters(2).await;
+    assert_eq!(dead.len(), 2, "{dead:#?}");
+    assert_eq!(dead[1].payload, kit::outbox::message(&nul_address).payload, "the original event, NUL and all");
+    assert_eq!(dead[0].topic, DLQ);
+    assert_eq!(dead[0].payload, kit::outbox::message(&bad_address).payload, "the original event");
+    assert_eq!(dead[0].header("x-original-topic"), Some("order-placed"));
+    let reason = dead[0].header("x-dead-letter-reason").unwrap_or_default();
+    assert!(reason.contains("not an address"), "{reason}");
+
+    let sent = app.wait_for_event(CUSTOMER, next.event_id).await;
+    assert_eq!(sent["status"], "SENT", "the consumer goes on: {sent}");
+    app.wait_consumed().await;
+    assert_eq!(app.mails().len(), 2, "one email each for the cleaned name and the next order");
+    let failed = app.wait_for_event("not an address", bad_address.event_id).await;
+    assert_eq!(int(&failed, "attempts"), 1, "still not retried: {failed}");
 }

@@ -1,32 +1,27 @@
-//! Starting a notification service on a fresh store with its own event log, publishing
-//! events onto the log the way producers do, reading back what it recorded (HTTP), wrote
-//! (`.eml` files) and dead-lettered, and waiting for the consumer to catch up.
+//! A notification service on fresh stores (through `testkit`), and what its tests share:
+//! publishing events onto its log the way producers do, reading back what it recorded
+//! (HTTP), wrote (`.eml` files) and dead-lettered, waiting for the consumer and the retry
+//! worker, and reaching into its store to play a crash.
 
 use crate::mime::Mail;
-use bytes::Bytes;
+use async_trait::async_trait;
 use contracts::Money;
 use contracts::events::{
     Envelope, Event, InventoryLow, OrderEvent, OrderEventItem, OrderEventKind, OrderStatusChanged,
 };
-use http::{HeaderMap, Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use hyper_util::rt::TokioExecutor;
+use http::StatusCode;
 use kit::bus::log::EventLog;
-use kit::bus::{EventBus, Message, OutgoingMessage};
-use kit::db::{Db, DbOptions};
+use kit::bus::{BusError, EventBus, Message, OutgoingMessage, Subscription};
+use kit::db::Db;
 use notification::{App, Config, Transport};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tempfile::TempDir;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+pub use testkit::{Backend, EVENTUALLY};
+use testkit::{Client, Running, Stores};
 use uuid::Uuid;
-
-/// How long to wait for an asynchronous effect (the consumer, retries).
-pub const EVENTUALLY: Duration = Duration::from_secs(5);
 
 /// The service's consumer group (spec: one group per service).
 pub const GROUP: &str = "notification-service";
@@ -44,118 +39,111 @@ pub const ADMIN: &str = "admin@example.com";
 /// The customer of the sample orders.
 pub const CUSTOMER: &str = "ada@example.com";
 
-/// Which store the service runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// Files in a temporary directory.
-    Sqlite,
-    /// A fresh database on the `TEST_DATABASE_URL` server.
-    Postgres,
+/// The retry schedule of most tests: three retries, given up about 1.5 s after the first
+/// failure.
+pub const SHORT_SCHEDULE: [Duration; 3] =
+    [Duration::from_millis(200), Duration::from_millis(400), Duration::from_millis(800)];
+
+/// Makes the bus the service uses out of its event log (to inject failures).
+pub type WrapBus = Arc<dyn Fn(EventLog) -> Arc<dyn EventBus> + Send + Sync>;
+
+/// How a test's service is set up.
+#[derive(Clone)]
+pub struct Setup {
+    /// Where emails go; `None`: `.eml` files in [`TestApp::mail_dir`].
+    pub transport: Option<Transport>,
+    /// The retry schedule.
+    pub retry_schedule: Vec<Duration>,
+    /// Wraps the event log in the bus the service uses (to inject failures).
+    pub bus: Option<WrapBus>,
 }
 
-/// An HTTP answer: status, headers and the body as JSON (a JSON string holding the text
-/// when it is not JSON).
-pub type Reply = (StatusCode, HeaderMap, Value);
-
-/// A running service and what the tests need to observe it.
-pub struct TestApp {
-    /// `http://127.0.0.1:<port>`.
-    pub base: String,
-    /// The event log the service consumes from and dead-letters to.
-    pub log: EventLog,
-    /// Where `.eml` files go with [`spawn_with_files`].
-    pub mail_dir: PathBuf,
-    config: Config,
-    shutdown: CancellationToken,
-    running: Option<JoinHandle<std::io::Result<()>>>,
-    client: Client<HttpConnector, Full<Bytes>>,
-    /// Keeps the SQLite files and the mail directory alive as long as the service.
-    _dir: TempDir,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+impl Default for Setup {
+    fn default() -> Self {
+        Setup { transport: None, retry_schedule: SHORT_SCHEDULE.to_vec(), bus: None }
     }
 }
 
-/// Starts a service sending through `transport`, or `None` when the backend's server is
-/// missing (a skipped test, or a failure under `SHOP_REQUIRE_TEST_SERVERS=1`).
-pub async fn spawn(backend: Backend, transport: Transport) -> Option<TestApp> {
-    spawn_inner(backend, Some(transport)).await
+impl Setup {
+    /// Sending by SMTP to `url`.
+    pub fn smtp(url: &str) -> Setup {
+        Setup { transport: Some(Transport::Smtp(url.to_owned())), ..Setup::default() }
+    }
+
+    /// With this retry schedule.
+    pub fn schedule(self, steps: &[Duration]) -> Setup {
+        Setup { retry_schedule: steps.to_vec(), ..self }
+    }
 }
 
-/// Starts a service writing `.eml` files into [`TestApp::mail_dir`].
-pub async fn spawn_with_files(backend: Backend) -> Option<TestApp> {
-    spawn_inner(backend, None).await
+/// `n` milliseconds.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
-async fn spawn_inner(backend: Backend, transport: Option<Transport>) -> Option<TestApp> {
-    let dir = tempfile::tempdir().expect("creating a temp dir");
-    let path = dir.path().display().to_string();
-    let (database, event_db) = match backend {
-        Backend::Sqlite => (
-            options(format!("sqlite://{path}/notification.db"), "notification"),
-            options(format!("sqlite://{path}/events.db"), "eventlog"),
-        ),
-        Backend::Postgres => {
-            let url = kit::testing::fresh_postgres().await?;
-            (options(url.clone(), "notification"), options(url, "eventlog"))
-        }
-    };
-    let event_db = kit::db::connect(&event_db, &kit::bus::log::MIGRATIONS).await.expect("opening the event log");
-    let log = EventLog::new(event_db);
-    let mail_dir = dir.path().join("mail");
+/// A running service and what the tests need to observe it.
+pub struct TestApp {
+    /// The event log the service consumes from and dead-letters to.
+    pub log: EventLog,
+    /// Where `.eml` files go (without a transport in the [`Setup`]).
+    pub mail_dir: PathBuf,
+    config: Config,
+    bus: Arc<dyn EventBus>,
+    client: Client,
+    running: Option<Running>,
+    /// Keeps the SQLite files, the mail directory and the database alive as long as the app.
+    _stores: Stores,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Starts a service set up as `setup`, or `None` when the backend's server is missing (a
+/// skipped test, or a failure under `SHOP_REQUIRE_TEST_SERVERS=1`).
+pub async fn spawn(backend: Backend, setup: Setup) -> Option<TestApp> {
+    let stores = Stores::new(backend).await?;
+    let log = stores.event_log().await;
+    let mail_dir = stores.dir().join("mail");
     let config = Config {
         host: "127.0.0.1".into(),
         port: 0,
-        database,
-        transport: transport.unwrap_or_else(|| Transport::Files(mail_dir.clone())),
+        database: stores.options("notification"),
+        transport: setup.transport.unwrap_or_else(|| Transport::Files(mail_dir.clone())),
         from: "Shop <no-reply@shop.local>".into(),
         admin_email: ADMIN.into(),
-        send_attempts: 3,
-        retry_delay: Duration::from_millis(50),
+        retry_schedule: setup.retry_schedule,
+        retry_poll: Duration::from_millis(50),
     };
-    let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    let mut app = TestApp {
-        base: String::new(),
-        log,
-        mail_dir,
-        config,
-        shutdown: CancellationToken::new(),
-        running: None,
-        client,
-        _dir: dir,
+    let bus = match &setup.bus {
+        Some(wrap) => wrap(log.clone()),
+        None => Arc::new(log.clone()),
     };
+    let mut app = TestApp { log, mail_dir, config, bus, client: Client::new(""), running: None, _stores: stores };
     app.start().await;
     Some(app)
-}
-
-fn options(url: String, schema: &str) -> DbOptions {
-    DbOptions { url, schema: schema.into(), max_connections: 8 }
 }
 
 impl TestApp {
     /// Starts the service (again, after [`TestApp::stop`]) on the same store, event log and
     /// transport.
     pub async fn start(&mut self) {
-        let app = App::build(self.config.clone(), Arc::new(self.log.clone()))
-            .await
-            .expect("building the notification service");
-        self.base = format!("http://127.0.0.1:{}", app.port());
-        self.shutdown = CancellationToken::new();
-        self.running = Some(tokio::spawn(app.run_until_stopped(self.shutdown.clone())));
+        let app = App::build(self.config.clone(), self.bus.clone()).await.expect("building the notification service");
+        let running = Running::spawn(app.port(), |stop| app.run_until_stopped(stop));
+        self.client = Client::new(running.base.clone());
+        self.running = Some(running);
     }
 
-    /// Stops the service, waiting until its consumer has stopped and its store is closed.
+    /// Stops the service, waiting until its consumer and retry worker have stopped and its
+    /// store is closed.
     pub async fn stop(&mut self) {
-        self.shutdown.cancel();
         if let Some(running) = self.running.take() {
-            tokio::time::timeout(Duration::from_secs(20), running)
+            tokio::time::timeout(Duration::from_secs(20), running.stop())
                 .await
-                .expect("the service did not stop within 20 s")
-                .expect("the service task panicked")
-                .expect("the service failed");
+                .expect("the service did not stop within 20 s");
         }
     }
 
@@ -171,73 +159,82 @@ impl TestApp {
         assert!(deleted > 0, "the group had committed nothing to forget");
     }
 
-    // ---- HTTP ----
-
-    /// Sends a request to `path` (relative to the service) and reads the whole answer.
-    pub async fn get(&self, path: &str) -> Reply {
-        let request = Request::builder()
-            .method(Method::GET)
-            .uri(format!("{}{}", self.base, path))
-            .body(Full::new(Bytes::new()))
-            .expect("building a request");
-        let response = tokio::time::timeout(Duration::from_secs(20), self.client.request(request))
+    /// Sets notification `id` back to `status` behind the service's back, as a crash between
+    /// sending and recording leaves it.
+    pub async fn set_status(&self, id: &str, status: &str) {
+        let id = Uuid::parse_str(id).expect("a notification id");
+        let db = kit::db::connect(&self.config.database, &notification::app::MIGRATIONS)
             .await
-            .unwrap_or_else(|_| panic!("GET {path} timed out"))
-            .unwrap_or_else(|e| panic!("GET {path} failed: {e}"));
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("reading a response body").to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        (status, headers, body)
+            .expect("opening the notification store");
+        let sql = "UPDATE notifications SET status = $2, sent_at = NULL WHERE id = $1";
+        let updated = match &db {
+            Db::Postgres(pool) => sqlx::query(sql).bind(id).bind(status).execute(pool).await.map(|r| r.rows_affected()),
+            Db::Sqlite(pool) => sqlx::query(sql).bind(id).bind(status).execute(pool).await.map(|r| r.rows_affected()),
+        }
+        .expect("updating a notification");
+        db.close().await;
+        assert_eq!(updated, 1, "no notification {id}");
     }
+
+    // ---- the record ----
 
     /// `GET /api/notifications?<query>`, asserting a 200 JSON page.
     pub async fn notifications_page(&self, query: &str) -> Value {
-        expect_json(self.get(&format!("/api/notifications?{query}")).await, StatusCode::OK)
+        self.get(&format!("/api/notifications?{query}")).await.assert_json(StatusCode::OK)
     }
 
     /// Every recorded notification of `email` (newest first).
     pub async fn notifications(&self, email: &str) -> Vec<Value> {
-        let page = self.notifications_page(&format!("email={email}&page_size=100")).await;
+        let page = self.notifications_page(&format!("email={}&page_size=100", testkit::encode(email))).await;
         page["notifications"].as_array().unwrap_or_else(|| panic!("no notifications[]: {page}")).clone()
     }
 
-    /// The notifications of `email` once `count` of them are finished (not `PENDING`);
+    /// The notifications of `email` once `count` of them are finished (SENT or FAILED);
     /// fails after [`EVENTUALLY`].
     pub async fn wait_for_notifications(&self, email: &str, count: usize) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + EVENTUALLY;
-        loop {
+        let finished = poll(EVENTUALLY, || async {
             let list = self.notifications(email).await;
-            if list.iter().filter(|n| n["status"] != "PENDING").count() >= count {
-                return list;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "expected {count} finished notifications to {email} within {EVENTUALLY:?}, got {list:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            (list.iter().filter(|n| is_finished(n)).count() >= count, list)
+        })
+        .await;
+        finished.unwrap_or_else(|list| {
+            panic!("expected {count} finished notifications to {email} within {EVENTUALLY:?}, got {list:#?}")
+        })
     }
 
-    /// The notification of event `event_id` once it is finished; fails after [`EVENTUALLY`].
+    /// The notification of event `event_id` once it is finished (SENT or FAILED); fails
+    /// after [`EVENTUALLY`].
     pub async fn wait_for_event(&self, email: &str, event_id: Uuid) -> Value {
-        let deadline = tokio::time::Instant::now() + EVENTUALLY;
-        loop {
+        self.wait_for_record(email, event_id, EVENTUALLY, "finished", is_finished).await
+    }
+
+    /// The notification of event `event_id` once its status is `status`; fails after
+    /// [`EVENTUALLY`].
+    pub async fn wait_for_status(&self, email: &str, event_id: Uuid, status: &str) -> Value {
+        self.wait_for_record(email, event_id, EVENTUALLY, status, |n| n["status"] == status).await
+    }
+
+    /// The notification of event `event_id` once `done` holds for it; fails after `within`.
+    pub async fn wait_for_record(
+        &self,
+        email: &str,
+        event_id: Uuid,
+        within: Duration,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let id = event_id.to_string();
+        let found = poll(within, || async {
             let list = self.notifications(email).await;
-            let id = event_id.to_string();
-            if let Some(found) = list.iter().find(|n| n["event_id"] == id.as_str() && n["status"] != "PENDING") {
-                return found.clone();
+            match list.iter().find(|n| n["event_id"] == id.as_str() && done(n)) {
+                Some(found) => (true, found.clone()),
+                None => (false, Value::Array(list)),
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no finished notification of event {event_id} to {email} within {EVENTUALLY:?}: {list:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        })
+        .await;
+        found.unwrap_or_else(|list| {
+            panic!("no {what} notification of event {event_id} to {email} within {within:?}: {list:#}")
+        })
     }
 
     // ---- events ----
@@ -259,17 +256,15 @@ impl TestApp {
             let Some(last) = self.log.read_all(topic).await.expect("reading the log").last().map(|m| m.offset) else {
                 continue;
             };
-            let deadline = tokio::time::Instant::now() + EVENTUALLY;
-            loop {
+            let caught_up = poll(EVENTUALLY, || async {
                 let committed = self.committed(topic).await;
-                if committed.is_some_and(|next| next > last) {
-                    break;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
+                (committed.is_some_and(|next| next > last), committed)
+            })
+            .await;
+            if let Err(committed) = caught_up {
+                panic!(
                     "{GROUP} did not get past offset {last} of {topic} within {EVENTUALLY:?} (committed {committed:?})"
                 );
-                tokio::time::sleep(Duration::from_millis(25)).await;
             }
         }
     }
@@ -291,18 +286,12 @@ impl TestApp {
 
     /// The dead-lettered messages once there are at least `count`; fails after [`EVENTUALLY`].
     pub async fn wait_for_dead_letters(&self, count: usize) -> Vec<Message> {
-        let deadline = tokio::time::Instant::now() + EVENTUALLY;
-        loop {
+        let arrived = poll(EVENTUALLY, || async {
             let found = self.dead_letters().await;
-            if found.len() >= count {
-                return found;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "expected {count} dead letters within {EVENTUALLY:?}, got {found:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            (found.len() >= count, found)
+        })
+        .await;
+        arrived.unwrap_or_else(|found| panic!("expected {count} dead letters within {EVENTUALLY:?}, got {found:#?}"))
     }
 
     // ---- .eml files ----
@@ -324,6 +313,32 @@ impl TestApp {
     }
 }
 
+/// Like `testkit::eventually`, keeping what the probe saw: runs `probe` every 25 ms until it
+/// says done (`Ok` with its value) or `within` passes (`Err` with the last value, for the
+/// failure message).
+async fn poll<T, F, Fut>(within: Duration, mut probe: F) -> Result<T, T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (bool, T)>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let (done, value) = probe().await;
+        if done {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(value);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// SENT or FAILED: nothing more will happen to it by itself.
+fn is_finished(notification: &Value) -> bool {
+    notification["status"] == "SENT" || notification["status"] == "FAILED"
+}
+
 /// The `.eml` files in `dir` (none if it does not exist yet).
 pub fn eml_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -335,35 +350,51 @@ pub fn eml_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-// ---- answers ----
-
-/// Asserts a JSON answer with `status`; returns the body.
-#[track_caller]
-pub fn expect_json(reply: Reply, status: StatusCode) -> Value {
-    let (actual, headers, body) = reply;
-    assert_eq!(actual, status, "unexpected status; body: {body}");
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    assert!(content_type.starts_with("application/json"), "content type {content_type:?}; body: {body}");
-    body
-}
-
-/// Asserts a problem+json answer with `status`; returns the body.
-#[track_caller]
-pub fn expect_problem(reply: Reply, status: StatusCode) -> Value {
-    let (actual, headers, body) = reply;
-    assert_eq!(actual, status, "unexpected status; body: {body}");
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    assert_eq!(content_type, "application/problem+json", "body: {body}");
-    assert_eq!(body["status"], status.as_u16(), "problem status field: {body}");
-    assert!(body["title"].is_string(), "problem title: {body}");
-    assert!(body["detail"].is_string(), "problem detail: {body}");
-    body
-}
-
 /// An `i64` field of a JSON object.
 #[track_caller]
 pub fn int(value: &Value, field: &str) -> i64 {
     value[field].as_i64().unwrap_or_else(|| panic!("{field} is not an integer: {value}"))
+}
+
+/// A string field of a JSON object.
+#[track_caller]
+pub fn text<'a>(value: &'a Value, field: &str) -> &'a str {
+    value[field].as_str().unwrap_or_else(|| panic!("{field} is not a string: {value}"))
+}
+
+// ---- a bus that fails on demand ----
+
+/// The event log, except that publishing to the dead-letter topic fails while
+/// `refuse_dead_letters` is set (a broker refusing that topic, say).
+pub struct DeadLetterOutage {
+    log: EventLog,
+    /// Set: every batch with a dead letter in it is refused.
+    pub refuse_dead_letters: Arc<AtomicBool>,
+}
+
+impl DeadLetterOutage {
+    /// A [`Setup::bus`] wrapping the log, refusing dead letters while `switch` is set.
+    pub fn setup(switch: Arc<AtomicBool>) -> WrapBus {
+        Arc::new(move |log| Arc::new(DeadLetterOutage { log, refuse_dead_letters: switch.clone() }))
+    }
+}
+
+#[async_trait]
+impl EventBus for DeadLetterOutage {
+    async fn publish(&self, batch: &[OutgoingMessage]) -> Result<(), BusError> {
+        if self.refuse_dead_letters.load(Ordering::SeqCst) && batch.iter().any(|m| m.topic == DLQ) {
+            return Err(BusError::Broker("the dead-letter topic is unavailable (test)".into()));
+        }
+        self.log.publish(batch).await
+    }
+
+    async fn ensure_topics(&self, topics: &[&str]) -> Result<(), BusError> {
+        self.log.ensure_topics(topics).await
+    }
+
+    async fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>, BusError> {
+        self.log.subscribe(group, topics).await
+    }
 }
 
 // ---- sample events ----
@@ -469,4 +500,15 @@ pub fn ai_notification(fields: Value) -> (Uuid, OutgoingMessage) {
 /// A message with an arbitrary payload on `topic`.
 pub fn raw_message(topic: &str, payload: &[u8]) -> OutgoingMessage {
     OutgoingMessage { topic: topic.into(), key: "poison".into(), headers: Vec::new(), payload: payload.to_vec() }
+}
+
+/// The message a dead letter was made from, ready to be published again on its original
+/// topic (what an operator's replay does).
+pub fn replay_of(dead_letter: &Message) -> OutgoingMessage {
+    OutgoingMessage {
+        topic: dead_letter.header("x-original-topic").expect("a dead letter names its topic").to_owned(),
+        key: dead_letter.key.clone(),
+        headers: Vec::new(),
+        payload: dead_letter.payload.clone(),
+    }
 }

@@ -1,6 +1,6 @@
 //! `GET /api/notifications` (paging, filtering, validation) and `/health`.
 
-use crate::helpers::{ADMIN, Backend, CUSTOMER, expect_json, expect_problem, int, inventory_low, order_placed};
+use crate::helpers::{ADMIN, Backend, CUSTOMER, int, inventory_low, order_placed};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -74,26 +74,20 @@ pub async fn rejects_out_of_range_paging(backend: Backend) {
         ("page=0", "page"),
         ("page=-1&page_size=10", "page"),
     ] {
-        let problem =
-            expect_problem(app.get(&format!("/api/notifications?{query}")).await, StatusCode::UNPROCESSABLE_ENTITY);
-        let fields: Vec<&str> = problem["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("422 without errors[] for {query}: {problem}"))
-            .iter()
-            .map(|e| e["field"].as_str().unwrap_or(""))
-            .collect();
-        assert!(fields.contains(&field), "{query} names {field}: {problem}");
+        let reply = app.get(&format!("/api/notifications?{query}")).await;
+        let fields = reply.assert_invalid();
+        assert!(fields.iter().any(|f| f == field), "{query} names {field}: {}", reply.body);
     }
     for query in ["page=abc", "page_size=ten"] {
-        expect_problem(app.get(&format!("/api/notifications?{query}")).await, StatusCode::UNPROCESSABLE_ENTITY);
+        app.get(&format!("/api/notifications?{query}")).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
 
 pub async fn health_and_unknown_routes(backend: Backend) {
     let app = app!(backend);
-    let health = expect_json(app.get("/health").await, StatusCode::OK);
+    let health = app.get("/health").await.assert_json(StatusCode::OK);
     assert_eq!(health, json!({"status": "UP", "service": "notification-service"}));
-    let ready = expect_json(app.get("/ready").await, StatusCode::OK);
+    let ready = app.get("/ready").await.assert_json(StatusCode::OK);
     assert_eq!(ready["service"], "notification-service", "{ready}");
-    expect_problem(app.get("/api/nothing-here").await, StatusCode::NOT_FOUND);
+    app.get("/api/nothing-here").await.assert_problem(StatusCode::NOT_FOUND);
 }

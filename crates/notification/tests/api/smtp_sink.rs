@@ -1,7 +1,9 @@
 //! An SMTP server inside the test: speaks enough ESMTP for lettre (no TLS, no AUTH), records
-//! every message it accepts, and can refuse `MAIL FROM` to play a failing server.
+//! every message it accepts, and can refuse `MAIL FROM` to play a failing server (for a
+//! number of attempts, for a while, or until told otherwise).
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -24,6 +26,8 @@ struct State {
     mail_commands: usize,
     /// Refuse the next this many `MAIL FROM`s (`usize::MAX`: all of them).
     refuse: usize,
+    /// Refuse every `MAIL FROM` until then.
+    refuse_until: Option<Instant>,
     /// The reply to a refused `MAIL FROM`.
     refusal: String,
 }
@@ -86,9 +90,18 @@ impl SmtpSink {
         state.refusal = reply.to_owned();
     }
 
+    /// Refuses every `MAIL FROM` for `window` from now with `reply`, then accepts again.
+    pub fn refuse_for(&self, window: Duration, reply: &str) {
+        let mut state = self.state.lock().expect("sink state");
+        state.refuse_until = Some(Instant::now() + window);
+        state.refusal = reply.to_owned();
+    }
+
     /// Accepts everything from now on.
     pub fn accept(&self) {
-        self.state.lock().expect("sink state").refuse = 0;
+        let mut state = self.state.lock().expect("sink state");
+        state.refuse = 0;
+        state.refuse_until = None;
     }
 
     /// The messages accepted so far.
@@ -127,7 +140,9 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
             "MAIL" => {
                 let mut state = state.lock().expect("sink state");
                 state.mail_commands += 1;
-                if state.refuse > 0 {
+                if state.refuse_until.is_some_and(|until| Instant::now() < until) {
+                    state.refusal.clone()
+                } else if state.refuse > 0 {
                     if state.refuse != usize::MAX {
                         state.refuse -= 1;
                     }
