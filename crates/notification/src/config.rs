@@ -45,6 +45,10 @@ pub struct Config {
 /// given up.
 pub const DEFAULT_RETRY_SCHEDULE: &str = "1m,5m,15m,1h,4h,12h";
 
+/// The longest step a retry schedule may have: a month is already longer than anyone waits
+/// for an email, and a bound keeps every retry time a representable date.
+pub const MAX_RETRY_STEP: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// How often the retry worker looks when `EMAIL_RETRY_POLL_MS` is unset.
 pub const DEFAULT_RETRY_POLL: Duration = Duration::from_millis(1000);
 
@@ -114,8 +118,8 @@ fn check_mailbox(var: &str, value: &str) -> Result<(), ConfigError> {
 }
 
 /// Parses a retry schedule: durations separated by commas, each a whole number with a unit
-/// (`ms`, `s`, `m`, `h`), such as `1m,5m,15m,1h`. Every step must be positive, and there must
-/// be at least one. The error says what is wrong (the caller names the variable).
+/// (`ms`, `s`, `m`, `h`), such as `1m,5m,15m,1h`. Every step must be positive and at most
+/// [`MAX_RETRY_STEP`], and there must be at least one. The error says what is wrong (the caller names the variable).
 pub fn parse_schedule(raw: &str) -> Result<Vec<Duration>, String> {
     let steps = raw.split(',').map(str::trim).collect::<Vec<_>>();
     if steps.iter().all(|s| s.is_empty()) {
@@ -145,7 +149,10 @@ fn parse_duration(step: &str) -> Result<Duration, String> {
     if amount == 0 {
         return Err("a step must be longer than zero".into());
     }
-    amount.checked_mul(millis_per_unit).map(Duration::from_millis).ok_or_else(|| "the duration is too large".into())
+    match amount.checked_mul(millis_per_unit).map(Duration::from_millis) {
+        Some(step) if step <= MAX_RETRY_STEP => Ok(step),
+        _ => Err("a step may be at most 30 days (720h)".into()),
+    }
 }
 
 #[cfg(test)]
@@ -174,5 +181,7 @@ mod tests {
         }
         assert!(parse_schedule("99999999999999999999s").is_err(), "overflow is an error, not a wrap");
         assert!(parse_schedule("18446744073709551615h").is_err(), "overflow is an error, not a wrap");
+        assert!(parse_schedule("721h").is_err(), "longer than 30 days");
+        assert_eq!(parse_schedule("720h"), Ok(vec![MAX_RETRY_STEP]));
     }
 }

@@ -6,6 +6,7 @@
 //! (and the consumer commits the event) only once the email is sent, scheduled or
 //! dead-lettered.
 
+use crate::config::MAX_RETRY_STEP;
 use crate::emails::{AiNotification, Email, Kind, Templates};
 use crate::mailer::{Mailer, SendError};
 use crate::store::{Claim, Due, NotificationStore, Source, Ticket};
@@ -73,6 +74,15 @@ fn render<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, HandleErro
 /// One line of at most 1000 characters (the reason travels as a message header).
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(1000).collect()
+}
+
+/// When an attempt `wait` from now is due. The configuration bounds a step to
+/// [`MAX_RETRY_STEP`]; a longer one (a hand-built `Config`) is cut to it rather than
+/// overflowing the calendar, which would panic.
+fn due_at(wait: Duration) -> Timestamp {
+    let now = time::OffsetDateTime::now_utc();
+    let wait = time::Duration::try_from(wait.min(MAX_RETRY_STEP)).unwrap_or(time::Duration::ZERO);
+    Timestamp::from(now.checked_add(wait).unwrap_or(now))
 }
 
 /// The dead letter of an email that could not be sent: the original message with its
@@ -150,7 +160,7 @@ impl Notifier {
         let wait = if error.is_permanent() { None } else { self.retry_schedule.get(step) };
         let recorded = match wait {
             Some(wait) => {
-                let at = Timestamp::from(time::OffsetDateTime::now_utc() + *wait);
+                let at = due_at(*wait);
                 tracing::warn!(%event_id, kind, attempt = ticket.attempt, error = %reason, retry_in = ?wait, "sending failed; retry scheduled");
                 self.store.retry_at(*ticket, &reason, at).await?.then_some(Outcome::Retrying)
             }
