@@ -93,7 +93,13 @@ async fn evaluate(label: &str, retriever: &Retriever, queries: &[Query], catalog
 }
 
 fn names(r: &ai::retrieval::Retrieval) -> Vec<String> {
-    r.hits.iter().map(|h| format!("{} (${})", h.entry.product.name, h.entry.product.price)).collect()
+    r.hits
+        .iter()
+        .map(|h| match h.similarity {
+            Some(s) => format!("{} (${}, cos {s:.2})", h.entry.product.name, h.entry.product.price),
+            None => format!("{} (${})", h.entry.product.name, h.entry.product.price),
+        })
+        .collect()
 }
 
 fn retriever(catalog: &Arc<Catalog>, semantic: Option<Arc<SemanticIndex>>) -> Retriever {

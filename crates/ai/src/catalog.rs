@@ -60,8 +60,52 @@ pub struct Entry {
     pub product: CatalogProduct,
     /// Its stems (name, tags, category, description).
     pub stems: HashSet<String>,
-    /// Its stems in the name alone.
-    pub name_stems: HashSet<String>,
+    /// The stem of the name's head noun ("Hard Shell Headphone Case" → "case"), if any.
+    pub name_head: Option<String>,
+}
+
+/// Words that end a name without being what the product is ("6-Pack", "Set of 4", "15-inch").
+const NAME_TAIL_WORDS: &[&str] = &[
+    "pack",
+    "set",
+    "of",
+    "inch",
+    "in",
+    "oz",
+    "qt",
+    "ft",
+    "lb",
+    "lbs",
+    "gb",
+    "tb",
+    "mah",
+    "w",
+    "l",
+    "ml",
+    "cm",
+    "mm",
+    "piece",
+    "pc",
+    "pcs",
+    "edition",
+    "gen",
+    "generation",
+    "the",
+    "and",
+    "a",
+    "an",
+];
+
+/// The head noun of a product name: the last word before "for"/"with", skipping sizes,
+/// counts and model numbers.
+fn name_head(name: &str, analyzer: &mut Analyzer) -> Option<String> {
+    let words = analyzer.words(name);
+    let cut = words.iter().position(|w| w == "for" || w == "with").unwrap_or(words.len());
+    words[..cut]
+        .iter()
+        .rev()
+        .find(|w| !w.chars().any(|c| c.is_ascii_digit()) && !NAME_TAIL_WORDS.contains(&w.as_str()))
+        .map(|w| analyzer.stem(w))
 }
 
 /// How a change was taken.
@@ -104,16 +148,16 @@ pub struct Catalog {
 fn derive(product: CatalogProduct, analyzer: &mut Analyzer) -> (Entry, Vec<String>) {
     let words = analyzer.words(&product.search_text());
     let stems: HashSet<String> = analyzer.stems(&product.search_text()).into_iter().collect();
-    let name_stems = analyzer.stems(&product.name).into_iter().collect();
-    (Entry { product, stems, name_stems }, words)
+    let name_head = name_head(&product.name, analyzer);
+    (Entry { product, stems, name_head }, words)
 }
 
 impl State {
     fn add_words(&mut self, entry: &Entry, words: Vec<String>, analyzer: &mut Analyzer) {
         for word in words {
-            if !self.vocabulary.words.contains_key(&word) {
-                let stem = analyzer.stem(&word);
-                self.vocabulary.words.insert(word, stem);
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.vocabulary.words.entry(word) {
+                let stem = analyzer.stem(slot.key());
+                slot.insert(stem);
             }
         }
         for stem in &entry.stems {
@@ -322,6 +366,7 @@ fn deleted_after(tombstones: &HashMap<String, OffsetDateTime>, product: &Catalog
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -355,5 +400,17 @@ mod tests {
         assert!(catalog.get("a").is_none());
         assert_eq!(catalog.upsert(product("a", "re-created", 50)).unwrap(), Applied::Changed);
         assert_eq!(catalog.index().len(), 1);
+    }
+
+    #[test]
+    fn name_heads_skip_sizes_counts_and_purposes() {
+        let mut analyzer = Analyzer::default();
+        let mut head = |name: &str| name_head(name, &mut analyzer);
+        assert_eq!(head("Hard Shell Headphone Case").as_deref(), Some("case"));
+        assert_eq!(head("Victor Snap Mouse Trap 6-Pack").as_deref(), Some("trap"));
+        assert_eq!(head("Otterbox Case for iPhone 15").as_deref(), Some("case"));
+        assert_eq!(head("Dell 27-inch 4K Monitor").as_deref(), Some("monitor"));
+        assert_eq!(head("Ceramic Coffee Mug Set of 4").as_deref(), Some("mug"));
+        assert_eq!(head("Apple AirPods Pro 2").as_deref(), Some("pro"));
     }
 }

@@ -315,6 +315,7 @@ pub fn model_dir(var: &str, dir: &Path) -> Result<PathBuf, ConfigError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -245,6 +245,7 @@ pub struct Suggestions {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -74,6 +74,7 @@ pub fn compose(order: &OrderEvent, note: Option<&str>, suggestions: &[Arc<Entry>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use contracts::Money;

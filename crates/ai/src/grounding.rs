@@ -272,6 +272,7 @@ fn tidy(text: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::catalog::{Catalog, CatalogProduct};

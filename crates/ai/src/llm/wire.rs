@@ -110,6 +110,7 @@ pub fn sse_data(lines: BoxStream<'static, Result<String, LlmError>>) -> BoxStrea
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

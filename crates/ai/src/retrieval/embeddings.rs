@@ -127,6 +127,9 @@ fn hex(bytes: &[u8]) -> String {
 
 type Hash = [u8; 32];
 
+/// A product's vector and the hash of the text it was made from.
+type Vectors = HashMap<String, (Hash, Arc<[f32]>)>;
+
 /// Vectors by content hash, in memory and in an append-only file.
 struct DiskCache {
     vectors: HashMap<Hash, Arc<[f32]>>,
@@ -191,7 +194,7 @@ pub struct SemanticIndex {
     embedder: Arc<Embedder>,
     cache: Mutex<DiskCache>,
     /// Product id → (text hash, vector).
-    vectors: RwLock<HashMap<String, (Hash, Arc<[f32]>)>>,
+    vectors: RwLock<Vectors>,
 }
 
 impl SemanticIndex {

@@ -22,7 +22,7 @@ use crate::catalog::{Catalog, Entry, Vocabulary};
 use contracts::Money;
 use embeddings::SemanticIndex;
 use index::{Alternative, IndexError, LexicalQuery};
-use query::{PriceIntent, Understood, is_stop_word};
+use query::{PriceIntent, Understood, is_stop_word, is_weak_word};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use synonyms::Synonyms;
@@ -37,13 +37,23 @@ const SEMANTIC_POOL: usize = 30;
 /// Cosine similarity below which a product is not about the query at all.
 pub const MIN_SIMILARITY: f32 = 0.40;
 /// A product found by meaning alone must be this close (stricter: no word confirms it).
-pub const SEMANTIC_ONLY_SIMILARITY: f32 = 0.50;
+pub const SEMANTIC_ONLY_SIMILARITY: f32 = 0.55;
+/// A product matching at least [`PARTIAL_COVERAGE`] of the query's words is admitted by the
+/// model at this similarity ("stay dry when it rains" → a rain jacket).
+pub const PARTIAL_MATCH_SIMILARITY: f32 = 0.42;
+/// See [`PARTIAL_MATCH_SIMILARITY`].
+pub const PARTIAL_COVERAGE: f32 = 0.3;
 /// Reciprocal-rank-fusion constant (the usual 60).
 const RRF_K: f32 = 60.0;
 /// Weight of a synonym relative to the shopper's own word.
 const SYNONYM_WEIGHT: f32 = 0.85;
 /// Weight of a spelling correction.
 const CORRECTION_WEIGHT: f32 = 0.9;
+/// Share of its usual weight a weak word ("carry", "keep") has in coverage.
+const WEAK_WORD_SHARE: f32 = 0.25;
+/// Score factor for a product whose name's head noun is the query's last concept: a
+/// "computer mouse" is a mouse, a "computer mouse shaped stress toy" is a toy.
+const HEAD_MATCH_BONUS: f32 = 1.5;
 
 /// One concept of a query: what the shopper wrote and what may match it.
 #[derive(Debug, Clone)]
@@ -67,6 +77,8 @@ pub struct Hit {
     pub matched: Vec<String>,
     /// Cosine similarity, when semantic retrieval ran.
     pub similarity: Option<f32>,
+    /// Share of the query's weighted concepts it matches.
+    pub coverage: f32,
 }
 
 /// Everything retrieval understood and found.
@@ -231,6 +243,7 @@ impl Retriever {
             let mut seen = HashSet::new();
             concepts.retain(|c: &Concept| seen.insert(c.word.clone()));
             for concept in &mut concepts {
+                let weak = concept.alternatives.len() == 1 && is_weak_word(&concept.word);
                 let df = concept
                     .alternatives
                     .iter()
@@ -238,14 +251,14 @@ impl Retriever {
                     .map(Option::unwrap_or_default)
                     .max()
                     .unwrap_or(0);
-                concept.weight = idf(df, products.max(1));
+                concept.weight = idf(df, products.max(1)) * if weak { WEAK_WORD_SHARE } else { 1.0 };
             }
             concepts
         })
     }
 
-    /// The longest synonym-group member starting at stem `i` (its later stems may be one
-    /// word apart): positions used, group, member.
+    /// The longest synonym-group member starting at stem `i` (its later stems may be up to
+    /// two words apart: "keep my drink warm"): positions used, group, member.
     fn synonym_match(&self, stems: &[String], used: &[bool], i: usize) -> Option<(Vec<usize>, usize, usize)> {
         let mut best: Option<(Vec<usize>, usize, usize)> = None;
         for (g, group) in self.synonyms.iter().enumerate() {
@@ -256,7 +269,7 @@ impl Retriever {
                 let mut positions = vec![i];
                 let mut at = i + 1;
                 for stem in &member[1..] {
-                    let found = (at..(at + 2).min(stems.len())).find(|p| !used[*p] && stems[*p] == *stem);
+                    let found = (at..(at + 3).min(stems.len())).find(|p| !used[*p] && stems[*p] == *stem);
                     match found {
                         Some(p) => {
                             positions.push(p);
@@ -328,26 +341,22 @@ impl Retriever {
             boost_category: retrieval.category.as_ref().map(|(key, _)| key.clone()),
         };
         let found = self.catalog.index().search(&query, LEXICAL_POOL)?;
-        let total: f32 = retrieval.concepts.iter().map(|c| c.weight).sum();
         let entries = self.catalog.get_many(found.iter().map(|(id, _)| id.as_str()));
         let by_id: HashMap<&str, &Arc<Entry>> = entries.iter().map(|e| (e.product.id.as_str(), e)).collect();
         let mut hits = Vec::new();
         for (id, score) in &found {
             let Some(entry) = by_id.get(id.as_str()) else { continue };
-            let matched: Vec<&Concept> = retrieval
-                .concepts
-                .iter()
-                .filter(|c| c.alternatives.iter().any(|a| a.stems.iter().all(|s| entry.stems.contains(s))))
-                .collect();
-            let coverage = if total > 0.0 { matched.iter().map(|c| c.weight).sum::<f32>() / total } else { 1.0 };
+            let (matched, coverage) = coverage(&retrieval.concepts, entry);
             if coverage < MIN_COVERAGE {
                 continue;
             }
+            let head = if heads_match(&retrieval.concepts, entry) { HEAD_MATCH_BONUS } else { 1.0 };
             hits.push(Hit {
                 entry: (*entry).clone(),
-                score: score * coverage * coverage,
-                matched: matched.iter().map(|c| c.word.clone()).collect(),
+                score: score * coverage * coverage * head,
+                matched,
                 similarity: None,
+                coverage,
             });
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.entry.product.id.cmp(&b.entry.product.id)));
@@ -355,6 +364,8 @@ impl Retriever {
     }
 
     async fn semantic_hits(&self, index: &Arc<SemanticIndex>, retrieval: &Retrieval) -> Vec<Hit> {
+        // The concepts, not the sentence: filler words pull every query towards the same
+        // generic products (measured on bench/ai_eval).
         let text = retrieval.words().join(" ");
         let query = {
             let index = index.clone();
@@ -379,16 +390,38 @@ impl Retriever {
             .filter(|e| min.is_none_or(|m| e.product.price >= m) && max.is_none_or(|m| e.product.price <= m))
             .map(|entry| {
                 let s = similarity.get(entry.product.id.as_str()).copied().unwrap_or_default();
-                let matched = retrieval
-                    .concepts
-                    .iter()
-                    .filter(|c| c.alternatives.iter().any(|a| a.stems.iter().all(|st| entry.stems.contains(st))))
-                    .map(|c| c.word.clone())
-                    .collect();
-                Hit { entry, score: s, matched, similarity: Some(s) }
+                let (matched, coverage) = coverage(&retrieval.concepts, &entry);
+                Hit { entry, score: s, matched, similarity: Some(s), coverage }
             })
             .collect()
     }
+}
+
+/// The concepts `entry` matches (the shopper's words) and their share of the query's weight.
+fn coverage(concepts: &[Concept], entry: &Entry) -> (Vec<String>, f32) {
+    let total: f32 = concepts.iter().map(|c| c.weight).sum();
+    let matched: Vec<&Concept> = concepts
+        .iter()
+        .filter(|c| c.alternatives.iter().any(|a| a.stems.iter().all(|s| entry.stems.contains(s))))
+        .collect();
+    let share = if total > 0.0 { matched.iter().map(|c| c.weight).sum::<f32>() / total } else { 1.0 };
+    (matched.iter().map(|c| c.word.clone()).collect(), share)
+}
+
+/// Whether the product's name is headed by the query's last concept (or a synonym of it).
+fn heads_match(concepts: &[Concept], entry: &Entry) -> bool {
+    match (concepts.last(), &entry.name_head) {
+        (Some(last), Some(head)) => last.alternatives.iter().any(|a| a.stems.last() == Some(head)),
+        _ => false,
+    }
+}
+
+/// Whether a product only the model found may be shown: clearly close in meaning, or
+/// fairly close and matching part of the query's words too.
+fn semantic_only_admitted(hit: &Hit) -> bool {
+    hit.similarity.is_some_and(|s| {
+        s >= SEMANTIC_ONLY_SIMILARITY || (s >= PARTIAL_MATCH_SIMILARITY && hit.coverage >= PARTIAL_COVERAGE)
+    })
 }
 
 /// Reciprocal rank fusion of the lexical and semantic rankings. A product only the model
@@ -410,7 +443,7 @@ fn fuse(lexical: Vec<Hit>, semantic: Vec<Hit>) -> Vec<Hit> {
                 existing.score += add;
                 existing.similarity = hit.similarity;
             }
-            None if hit.similarity.is_some_and(|s| s >= SEMANTIC_ONLY_SIMILARITY) => {
+            None if semantic_only_admitted(&hit) => {
                 let mut hit = hit;
                 hit.score = add;
                 fused.insert(hit.entry.product.id.clone(), hit);
@@ -423,7 +456,8 @@ fn fuse(lexical: Vec<Hit>, semantic: Vec<Hit>) -> Vec<Hit> {
     hits
 }
 
-/// "cheap" keeps the cheaper half of what matched, "premium" the dearer half.
+/// "cheap" keeps the cheaper half of what matched, cheapest first among equally good
+/// matches; "premium" the dearer half, dearest first.
 fn apply_intent(hits: &mut Vec<Hit>, intent: Option<PriceIntent>) {
     let Some(intent) = intent else { return };
     if hits.len() < 2 {
@@ -436,4 +470,10 @@ fn apply_intent(hits: &mut Vec<Hit>, intent: Option<PriceIntent>) {
         PriceIntent::Low => h.entry.product.price <= median,
         PriceIntent::High => h.entry.product.price >= median,
     });
+    // Tiers of coverage (tenths) keep better matches ahead of merely cheaper ones.
+    let tier = |h: &Hit| std::cmp::Reverse((h.coverage * 10.0).round() as i64);
+    match intent {
+        PriceIntent::Low => hits.sort_by_key(|h| (tier(h), h.entry.product.price)),
+        PriceIntent::High => hits.sort_by_key(|h| (tier(h), std::cmp::Reverse(h.entry.product.price))),
+    }
 }

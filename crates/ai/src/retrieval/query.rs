@@ -502,12 +502,28 @@ pub const STOP_WORDS: &[&str] = &[
     "use",
 ];
 
+/// Verbs and other words that say what the shopper wants to do rather than which product:
+/// they count little towards whether a product covers the query ("carry my laptop" is
+/// about the laptop), so a catalog that never says "carry" can still answer.
+pub const WEAK_WORDS: &[&str] = &[
+    "carry", "carrying", "learn", "learning", "stay", "staying", "keep", "keeping", "make", "making", "rid", "block",
+    "hold", "holding", "take", "taking", "bring", "wear", "wearing", "protect", "fix", "play", "playing", "start",
+    "try", "enjoy", "love", "loves", "likes", "gift", "present", "everyday", "daily", "perfect", "ideal", "works",
+    "working", "feel", "stop", "avoid", "help", "helps", "when", "while", "during", "without",
+];
+
+/// Whether `word` says little about which product is wanted.
+pub fn is_weak_word(word: &str) -> bool {
+    WEAK_WORDS.contains(&word)
+}
+
 /// Whether `word` (lower-case) carries no product meaning.
 pub fn is_stop_word(word: &str) -> bool {
     STOP_WORDS.contains(&word)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -57,6 +57,17 @@ pub fn builtin() -> Vec<Group> {
         &["sofa", "couch", "settee"],
         &["sneakers", "trainers"],
         &["mug", "cup"],
+        &["jogging", "running"],
+        &["jog", "run"],
+        // Irregular plurals the stemmer does not reduce.
+        &["mouse", "mice"],
+        &["knife", "knives"],
+        &["shelf", "shelves"],
+        &["tooth", "teeth"],
+        &["foot", "feet"],
+        &["leaf", "leaves"],
+        &["man", "men"],
+        &["woman", "women"],
         &["thermos", "vacuum flask", "insulated bottle"],
         &["charger", "power adapter", "charging"],
         &["power bank", "portable charger", "battery pack"],
@@ -83,6 +94,7 @@ pub fn builtin() -> Vec<Group> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

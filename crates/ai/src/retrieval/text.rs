@@ -68,32 +68,41 @@ fn collect(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     out
 }
 
-/// Levenshtein distance, giving up (returning `max + 1`) once it must exceed `max`.
+/// Edit distance counting a swap of neighbours as one edit (optimal string alignment:
+/// "laptpo" is one edit from "laptop"), giving up (returning `max + 1`) once it must
+/// exceed `max`.
 pub fn edit_distance(a: &str, b: &str, max: usize) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     if a.len().abs_diff(b.len()) > max {
         return max + 1;
     }
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        current[0] = i + 1;
-        let mut row_min = current[0];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-            row_min = row_min.min(current[j + 1]);
+    let width = b.len() + 1;
+    let mut rows = vec![vec![0usize; width]; a.len() + 1];
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        rows[i][0] = i;
+        let mut row_min = rows[i][0];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1).min(rows[i][j - 1] + 1).min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+            row_min = row_min.min(best);
         }
         if row_min > max {
             return max + 1;
         }
-        std::mem::swap(&mut previous, &mut current);
     }
-    previous[b.len()].min(max + 1)
+    rows[a.len()][b.len()].min(max + 1)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -110,5 +119,6 @@ mod tests {
         assert_eq!(edit_distance("wireles", "wireless", 2), 1);
         assert_eq!(edit_distance("kitten", "sitting", 2), 3);
         assert_eq!(edit_distance("abc", "abcdefg", 2), 3);
+        assert_eq!(edit_distance("laptpo", "laptop", 1), 1);
     }
 }

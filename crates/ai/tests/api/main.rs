@@ -8,7 +8,7 @@
 //! - [`sync`]: catalog changes reaching answers; orders teaching co-purchases and emails.
 //! - [`providers`]: OpenAI/Groq, Gemini and Ollama wire formats, streaming, grounding.
 //! - [`resilience`]: timeouts, 500s, the circuit breaker, degraded answers.
-//! - [`semantic`]: the embedding model path (skipped without `EMBEDDING_MODEL_DIR`).
+//! - [`semantic`]: the embedding-model path (skipped without `EMBEDDING_MODEL_DIR`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod answers;

@@ -20,7 +20,7 @@ fn model_dir() -> Option<PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn meaning_finds_products_words_miss() {
+async fn the_model_path_answers_and_keeps_negatives_empty() {
     let Some(dir) = model_dir() else { return };
     let options = Options { model_dir: Some(dir), ..Options::default() };
     let Some(app) = crate::helpers::spawn(Backend::Sqlite, options).await else { return };
