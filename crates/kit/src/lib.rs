@@ -11,7 +11,6 @@
 //! - [`server`]: the common router layers, `/health`, and serving until shutdown.
 //! - [`shutdown`]: one cancellation token, cancelled on SIGINT/SIGTERM.
 //! - [`telemetry`]: tracing setup.
-//! - [`testing`]: fresh test databases, skip-or-fail when a test server is missing.
 #![warn(missing_docs)]
 
 pub mod bus;
@@ -24,6 +23,5 @@ pub mod problem;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
-pub mod testing;
 
 pub use problem::Problem;

@@ -104,7 +104,7 @@ async fn sqlite_two_relays_deliver_exactly_once_in_commit_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_two_relays_deliver_exactly_once_in_commit_order() {
-    let Some(url) = kit::testing::fresh_postgres().await else { return };
+    let Some(url) = testkit::fresh_postgres().await else { return };
     let options = |schema: &str| DbOptions { url: url.clone(), schema: schema.into(), max_connections: 4 };
     two_relays_deliver_exactly_once_in_order(options("orders"), options("eventlog"), false).await;
 }

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use gateway::{App, Config};
@@ -12,7 +12,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -115,25 +114,25 @@ pub fn config(product: &str, order: &str, inventory: &str, upstream_timeout: Dur
     }
 }
 
-/// A running gateway, stopped when dropped.
+/// A running gateway (its client derefs to `testkit::Client`), stopped when dropped.
 pub struct Gateway {
     pub base: String,
-    shutdown: CancellationToken,
+    client: testkit::Client,
+    _running: testkit::Running,
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+impl std::ops::Deref for Gateway {
+    type Target = testkit::Client;
+    fn deref(&self) -> &testkit::Client {
+        &self.client
     }
 }
 
 /// Starts the gateway for `config`.
 pub async fn spawn_gateway(config: Config) -> Result<Gateway, Error> {
     let app = App::build(config).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    Ok(Gateway { base, shutdown })
+    let running = testkit::Running::spawn(app.port(), |stop| app.run_until_stopped(stop));
+    Ok(Gateway { base: running.base.clone(), client: testkit::Client::new(running.base.clone()), _running: running })
 }
 
 /// Three distinct echo upstreams behind one gateway.
@@ -147,47 +146,19 @@ pub async fn echo_gateway() -> Result<Gateway, Error> {
     spawn_gateway(config).await
 }
 
+/// A client that can stream request bodies (for the tests of streaming and chunked bodies;
+/// everything else goes through `testkit::Client`).
 pub fn client() -> Client<HttpConnector, Body> {
     Client::builder(TokioExecutor::new()).build(HttpConnector::new())
 }
 
-/// A complete response.
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Answer {
-    pub fn json(&self) -> Result<serde_json::Value, Error> {
-        Ok(serde_json::from_slice(&self.body)?)
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Asserts a problem+json answer with `status` and `detail`.
-    pub fn assert_problem(&self, status: StatusCode, detail: &str) -> TestResult {
-        assert_eq!(self.status, status, "body: {:?}", self.body);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"));
-        let json = self.json()?;
-        assert_eq!(json["detail"], detail, "{json}");
-        assert_eq!(json["status"], status.as_u16());
-        Ok(())
-    }
-}
-
-/// Sends `request` (a path relative to the gateway is filled in by the caller) and reads the
-/// whole answer, within a deadline so a hang fails the test instead of stalling it.
-pub async fn send(request: axum::http::Request<Body>) -> Result<Answer, Error> {
+/// Sends `request` with a streaming body and reads the whole answer, within a deadline so a
+/// hang fails the test instead of stalling it.
+pub async fn send(request: axum::http::Request<Body>) -> Result<testkit::Reply, Error> {
     let response = tokio::time::timeout(Duration::from_secs(10), client().request(request)).await??;
     let (parts, body) = response.into_parts();
-    let body = tokio::time::timeout(Duration::from_secs(10), body.collect()).await??.to_bytes();
-    Ok(Answer { status: parts.status, headers: parts.headers, body })
-}
-
-/// `GET base+path`.
-pub async fn get(base: &str, path: &str) -> Result<Answer, Error> {
-    send(axum::http::Request::get(format!("{base}{path}")).body(Body::empty())?).await
+    let bytes = tokio::time::timeout(Duration::from_secs(10), body.collect()).await??.to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::Value::String(text.clone()));
+    Ok(testkit::Reply { status: parts.status, headers: parts.headers, body, text })
 }

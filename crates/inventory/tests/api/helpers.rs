@@ -2,64 +2,40 @@
 //! events onto its event log the way the order service does, reading what it published, and
 //! a fake order service for the expiry sweeper to ask.
 
-use bytes::Bytes;
 use contracts::Money;
 use contracts::events::{Envelope, Event, OrderEvent, OrderEventItem, OrderEventKind, OrderStatusChanged};
-use http::{HeaderMap, Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use hyper_util::rt::TokioExecutor;
+use http::StatusCode;
 use inventory::{App, Config};
 use kit::bus::EventBus;
 use kit::bus::log::EventLog;
-use kit::db::DbOptions;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tempfile::TempDir;
+pub use testkit::{Backend, EVENTUALLY, Reply};
+use testkit::{Client, Running, Stores};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// The topic low-stock alerts are published on.
 pub const INVENTORY_LOW: &str = "inventory-low";
 
-/// How long to wait for an asynchronous effect (consumer, relay, sweeper).
-pub const EVENTUALLY: Duration = Duration::from_secs(5);
-
 /// A TTL long enough that nothing expires during a test.
 pub const LONG_TTL: Duration = Duration::from_secs(600);
 
-/// Which store the service runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// Files in a temporary directory.
-    Sqlite,
-    /// A fresh database on the `TEST_DATABASE_URL` server.
-    Postgres,
-}
-
-/// An HTTP answer: status, headers and the body as JSON (`Null` when empty, a JSON string
-/// holding the text when it is not JSON).
-pub type Reply = (StatusCode, HeaderMap, Value);
-
 /// A running service and what the tests need to observe it.
 pub struct TestApp {
-    /// `http://127.0.0.1:<port>`.
-    pub base: String,
     /// The bus the service publishes to and consumes from.
     pub events: EventLog,
-    /// Cancelled on drop: stops the server, relay, consumer and sweeper (and a fake order
-    /// service, if any).
-    pub shutdown: CancellationToken,
-    client: Client<HttpConnector, Full<Bytes>>,
-    /// Keeps the SQLite files alive as long as the service.
-    _dir: Option<TempDir>,
+    client: Client,
+    _running: Running,
+    _stores: Stores,
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+impl std::ops::Deref for TestApp {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
     }
 }
 
@@ -76,36 +52,23 @@ pub async fn spawn_app_with(
     reservation_ttl: Duration,
     order_service_url: Option<String>,
 ) -> Option<TestApp> {
-    let (dir, database, event_db) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("creating a temp dir");
-            let path = dir.path().display().to_string();
-            let database = options(format!("sqlite://{path}/inventory.db"), "inventory");
-            let event_db = options(format!("sqlite://{path}/events.db"), "eventlog");
-            (Some(dir), database, event_db)
-        }
-        Backend::Postgres => {
-            let url = kit::testing::fresh_postgres().await?;
-            (None, options(url.clone(), "inventory"), options(url, "eventlog"))
-        }
+    let stores = Stores::new(backend).await?;
+    let events = stores.event_log().await;
+    let config = Config {
+        host: "127.0.0.1".into(),
+        port: 0,
+        database: stores.options("inventory"),
+        reservation_ttl,
+        order_service_url,
     };
-    let event_pool = kit::db::connect(&event_db, &kit::bus::log::MIGRATIONS).await.expect("opening the event log");
-    let events = EventLog::new(event_pool);
-    let config = Config { host: "127.0.0.1".into(), port: 0, database, reservation_ttl, order_service_url };
     let app = App::build(config, Arc::new(events.clone())).await.expect("building the inventory service");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    Some(TestApp { base, events, shutdown, client, _dir: dir })
+    let running = Running::spawn(app.port(), |stop| app.run_until_stopped(stop));
+    Some(TestApp { events, client: Client::new(running.base.clone()), _running: running, _stores: stores })
 }
 
-fn options(url: String, schema: &str) -> DbOptions {
-    DbOptions { url, schema: schema.into(), max_connections: 8 }
-}
-
-/// A fake order service: `GET /api/orders/{id}` answers 200 for `existing`, 503 for
-/// `failing` and 404 otherwise. Stops when `shutdown` is cancelled. Returns its base URL.
+/// A fake order service: `POST /api/orders/{id}/void` answers `{"voided": false}` for
+/// `existing` orders, 503 for `failing` ones and `{"voided": true}` otherwise. Stops when
+/// `shutdown` is cancelled. Returns its base URL.
 pub async fn spawn_order_service(
     existing: HashSet<Uuid>,
     failing: HashSet<Uuid>,
@@ -115,59 +78,22 @@ pub async fn spawn_order_service(
     use axum::response::IntoResponse;
 
     type Known = Arc<(HashSet<Uuid>, HashSet<Uuid>)>;
-    async fn order(State(known): State<Known>, Path(id): Path<Uuid>) -> axum::response::Response {
+    async fn void(State(known): State<Known>, Path(id): Path<Uuid>) -> axum::response::Response {
         let (existing, failing) = &*known;
-        if existing.contains(&id) {
-            axum::Json(json!({"id": id, "status": "CONFIRMED"})).into_response()
-        } else if failing.contains(&id) {
+        if failing.contains(&id) {
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"detail": "down"}))).into_response()
         } else {
-            (StatusCode::NOT_FOUND, axum::Json(json!({"detail": format!("Order {id} not found")}))).into_response()
+            axum::Json(json!({"order_id": id, "voided": !existing.contains(&id)})).into_response()
         }
     }
 
     let router = axum::Router::new()
-        .route("/api/orders/{id}", axum::routing::get(order))
+        .route("/api/orders/{id}/void", axum::routing::post(void))
         .with_state(Arc::new((existing, failing)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the fake order service");
     let base = format!("http://{}", listener.local_addr().expect("fake order service address"));
     tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await });
     base
-}
-
-/// Asserts a JSON answer with `status`; returns the body.
-#[track_caller]
-pub fn expect_json(reply: Reply, status: StatusCode) -> Value {
-    let (actual, headers, body) = reply;
-    assert_eq!(actual, status, "unexpected status; body: {body}");
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    assert!(content_type.starts_with("application/json"), "content type {content_type:?}; body: {body}");
-    body
-}
-
-/// Asserts a problem+json answer with `status`; returns its `detail`.
-#[track_caller]
-pub fn expect_problem(reply: &Reply, status: StatusCode) -> String {
-    let (actual, headers, body) = reply;
-    assert_eq!(*actual, status, "unexpected status; body: {body}");
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    assert_eq!(content_type, "application/problem+json", "body: {body}");
-    assert_eq!(body["status"], status.as_u16(), "problem status field: {body}");
-    assert!(body["title"].is_string(), "problem title: {body}");
-    body["detail"].as_str().unwrap_or_else(|| panic!("problem without detail: {body}")).to_owned()
-}
-
-/// Asserts a 422 problem; returns the fields it names in `errors[].field`.
-#[track_caller]
-pub fn expect_invalid(reply: &Reply) -> Vec<String> {
-    expect_problem(reply, StatusCode::UNPROCESSABLE_ENTITY);
-    let body = &reply.2;
-    body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("422 without errors[]: {body}"))
-        .iter()
-        .map(|e| e["field"].as_str().unwrap_or_else(|| panic!("error without field: {e}")).to_owned())
-        .collect()
 }
 
 /// An `i64` field of a JSON object.
@@ -241,52 +167,6 @@ pub struct LowStock {
 }
 
 impl TestApp {
-    /// Sends a request to `path` (relative to the service) and reads the whole answer.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut request = Request::builder().method(method.clone()).uri(format!("{}{}", self.base, path));
-        let bytes = match body {
-            None => Bytes::new(),
-            Some(value) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Bytes::from(serde_json::to_vec(&value).expect("serialising a request body"))
-            }
-        };
-        let request = request.body(Full::new(bytes)).expect("building a request");
-        let response = tokio::time::timeout(Duration::from_secs(20), self.client.request(request))
-            .await
-            .unwrap_or_else(|_| panic!("{method} {path} timed out"))
-            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("reading a response body").to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        (status, headers, body)
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.call(Method::GET, path, None).await
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Reply {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    pub async fn put(&self, path: &str, body: Value) -> Reply {
-        self.call(Method::PUT, path, Some(body)).await
-    }
-
-    pub async fn patch(&self, path: &str, body: Value) -> Reply {
-        self.call(Method::PATCH, path, Some(body)).await
-    }
-
-    pub async fn delete(&self, path: &str) -> Reply {
-        self.call(Method::DELETE, path, None).await
-    }
-
     /// Adds a stock record with the default threshold, asserting 201.
     pub async fn add(&self, product_id: &str, quantity: i64) -> Value {
         self.add_body(
@@ -307,12 +187,12 @@ impl TestApp {
     }
 
     async fn add_body(&self, body: Value) -> Value {
-        expect_json(self.post("/api/inventory", body).await, StatusCode::CREATED)
+        self.post("/api/inventory", body).await.assert_json(StatusCode::CREATED)
     }
 
     /// The stock record of `product_id`, asserting 200.
     pub async fn item(&self, product_id: &str) -> Value {
-        expect_json(self.get(&format!("/api/inventory/{product_id}")).await, StatusCode::OK)
+        self.get(&format!("/api/inventory/{product_id}")).await.assert_json(StatusCode::OK)
     }
 
     /// `(quantity, reserved_qty, available_qty)` of `product_id`, checking that they add up.
@@ -330,12 +210,12 @@ impl TestApp {
 
     /// A reservation that must be created (201); returns it.
     pub async fn reserve_ok(&self, order_id: Uuid, items: &[(&str, i64)]) -> Value {
-        expect_json(self.reserve(order_id, items).await, StatusCode::CREATED)
+        self.reserve(order_id, items).await.assert_json(StatusCode::CREATED)
     }
 
     /// `GET /api/inventory/reservations/{order_id}`, asserting 200.
     pub async fn reservation(&self, order_id: Uuid) -> Value {
-        expect_json(self.get(&format!("/api/inventory/reservations/{order_id}")).await, StatusCode::OK)
+        self.get(&format!("/api/inventory/reservations/{order_id}")).await.assert_json(StatusCode::OK)
     }
 
     /// Appends `envelope` to the event log, as the order service's outbox relay would.

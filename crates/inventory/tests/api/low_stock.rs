@@ -2,7 +2,7 @@
 //! re-armed when stock rises to the threshold again. The outbox relay publishes in commit
 //! order, so an alert on a "marker" item proves that nothing written before it is missing.
 
-use crate::helpers::{Backend, LowStock, expect_json};
+use crate::helpers::{Backend, LowStock};
 use http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
@@ -46,8 +46,7 @@ pub async fn reservation_crossing_alerts_once_per_crossing(backend: Backend) {
     assert_alert(&events[1], "marker-1", 9, 10);
 
     // A restock above the threshold re-arms the alert; it does not fire on the way up.
-    let restocked =
-        expect_json(app.patch("/api/inventory/lamp/restock", json!({"quantity": 10})).await, StatusCode::OK);
+    let restocked = app.patch("/api/inventory/lamp/restock", json!({"quantity": 10})).await.assert_json(StatusCode::OK);
     assert_eq!(restocked["available_qty"], 18);
     app.reserve_ok(Uuid::now_v7(), &[("lamp", 9)]).await;
     app.reserve_ok(Uuid::now_v7(), &[("marker-2", 1)]).await;
@@ -65,12 +64,12 @@ pub async fn reduce_and_update_crossings_alert(backend: Backend) {
     app.add_with_threshold("r", 30, 10).await;
 
     // Down to exactly the threshold is not below it.
-    expect_json(app.patch("/api/inventory/p/reduce", json!({"quantity": 5})).await, StatusCode::OK);
-    expect_json(app.patch("/api/inventory/p/reduce", json!({"quantity": 1})).await, StatusCode::OK);
-    expect_json(app.patch("/api/inventory/p/reduce", json!({"quantity": 1})).await, StatusCode::OK);
+    app.patch("/api/inventory/p/reduce", json!({"quantity": 5})).await.assert_json(StatusCode::OK);
+    app.patch("/api/inventory/p/reduce", json!({"quantity": 1})).await.assert_json(StatusCode::OK);
+    app.patch("/api/inventory/p/reduce", json!({"quantity": 1})).await.assert_json(StatusCode::OK);
     // Raising the threshold above what is available is a crossing too.
-    expect_json(app.put("/api/inventory/q", json!({"low_stock_threshold": 25})).await, StatusCode::OK);
-    expect_json(app.put("/api/inventory/r", json!({"quantity": 5})).await, StatusCode::OK);
+    app.put("/api/inventory/q", json!({"low_stock_threshold": 25})).await.assert_json(StatusCode::OK);
+    app.put("/api/inventory/r", json!({"quantity": 5})).await.assert_json(StatusCode::OK);
 
     let events = app.wait_for_low_stock(3).await;
     assert_eq!(products(&events), ["p", "q", "r"], "{events:#?}");

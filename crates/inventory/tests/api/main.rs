@@ -33,31 +33,7 @@ mod order_events;
 mod reservations;
 mod stock;
 
-/// Instantiates every behaviour (`module::name`) once per backend, as `sqlite::<name>` and
-/// `postgres::<name>` (so `cargo test -p inventory --test api sqlite::` picks one backend).
-macro_rules! backend_tests {
-    ($($module:ident :: $name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::$module::$name(crate::helpers::Backend::Sqlite).await;
-                }
-            )+
-        }
-
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::$module::$name(crate::helpers::Backend::Postgres).await;
-                }
-            )+
-        }
-    };
-}
-
-backend_tests!(
+testkit::on_backends!(
     stock::adds_with_defaults_and_reads_back,
     stock::rejects_a_duplicate_product,
     stock::rejects_missing_and_invalid_fields,

@@ -1,7 +1,7 @@
 //! `POST/GET/DELETE /api/inventory/reservations`: all or nothing, idempotent on `order_id`,
 //! never overselling.
 
-use crate::helpers::{Backend, LONG_TTL, expect_invalid, expect_json, expect_problem, reservation};
+use crate::helpers::{Backend, LONG_TTL, reservation};
 use futures_util::future::join_all;
 use http::StatusCode;
 use serde_json::json;
@@ -46,7 +46,7 @@ pub async fn merges_repeated_lines(backend: Backend) {
 
     // Merged lines are checked together: 3 + 3 is more than the 5 left.
     let reply = app.reserve(Uuid::now_v7(), &[("a", 3), ("a", 3)]).await;
-    expect_problem(&reply, StatusCode::CONFLICT);
+    reply.assert_problem(StatusCode::CONFLICT);
     assert_eq!(app.levels("a").await, (10, 5, 5));
 }
 
@@ -57,13 +57,13 @@ pub async fn is_idempotent_on_order_id(backend: Backend) {
     let order = Uuid::now_v7();
     let created = app.reserve_ok(order, &[("a", 4)]).await;
 
-    let again = expect_json(app.reserve(order, &[("a", 4)]).await, StatusCode::OK);
+    let again = app.reserve(order, &[("a", 4)]).await.assert_json(StatusCode::OK);
     assert_eq!(again, app.reservation(order).await);
     assert_eq!(again["status"], "PENDING");
     assert_eq!(again["items"], created["items"]);
     assert_eq!(app.levels("a").await, (10, 4, 6), "nothing reserved twice");
 
-    let different = expect_json(app.reserve(order, &[("a", 1), ("b", 1)]).await, StatusCode::OK);
+    let different = app.reserve(order, &[("a", 1), ("b", 1)]).await.assert_json(StatusCode::OK);
     assert_eq!(different["items"], created["items"], "the existing reservation is returned unchanged");
     assert_eq!(app.levels("a").await, (10, 4, 6));
     assert_eq!(app.levels("b").await, (10, 0, 10));
@@ -78,14 +78,14 @@ pub async fn reserves_all_items_or_none(backend: Backend) {
     // Sorted by product id, the short item comes last: the holds on the first two must be
     // undone.
     let reply = app.reserve(order, &[("a", 5), ("zed-9", 2), ("m", 5)]).await;
-    let detail = expect_problem(&reply, StatusCode::CONFLICT);
+    let detail = reply.assert_problem(StatusCode::CONFLICT);
     assert!(detail.contains("zed-9"), "detail names the product: {detail}");
     assert!(detail.contains("Available: 1, Requested: 2"), "detail gives the numbers: {detail}");
     for product in ["a", "m"] {
         assert_eq!(app.levels(product).await, (10, 0, 10), "nothing reserved for {product}");
     }
     assert_eq!(app.levels("zed-9").await, (1, 0, 1));
-    expect_problem(&app.get(&format!("/api/inventory/reservations/{order}")).await, StatusCode::NOT_FOUND);
+    app.get(&format!("/api/inventory/reservations/{order}")).await.assert_problem(StatusCode::NOT_FOUND);
 
     // The failed attempt left nothing behind: the same order can now reserve for real.
     let created = app.reserve_ok(order, &[("a", 5), ("zed-9", 1), ("m", 5)]).await;
@@ -98,11 +98,11 @@ pub async fn refuses_unknown_products(backend: Backend) {
     let app = app!(backend);
     app.add("a", 10).await;
     let order = Uuid::now_v7();
-    let detail = expect_problem(&app.reserve(order, &[("a", 1), ("ghost-1", 1)]).await, StatusCode::CONFLICT);
+    let detail = app.reserve(order, &[("a", 1), ("ghost-1", 1)]).await.assert_problem(StatusCode::CONFLICT);
     assert!(detail.contains("ghost-1"), "detail names the product: {detail}");
     assert_eq!(app.levels("a").await, (10, 0, 10));
-    expect_problem(&app.get(&format!("/api/inventory/reservations/{order}")).await, StatusCode::NOT_FOUND);
-    expect_problem(&app.get("/api/inventory/ghost-1").await, StatusCode::NOT_FOUND);
+    app.get(&format!("/api/inventory/reservations/{order}")).await.assert_problem(StatusCode::NOT_FOUND);
+    app.get("/api/inventory/ghost-1").await.assert_problem(StatusCode::NOT_FOUND);
 }
 
 pub async fn rejects_invalid_reservations(backend: Backend) {
@@ -110,25 +110,25 @@ pub async fn rejects_invalid_reservations(backend: Backend) {
     app.add("a", 10).await;
     let order = Uuid::now_v7();
     let path = "/api/inventory/reservations";
-    assert_eq!(expect_invalid(&app.post(path, reservation(order, &[])).await), ["items"]);
-    assert_eq!(expect_invalid(&app.post(path, reservation(order, &[("a", 0)])).await), ["items[0].quantity"]);
+    assert_eq!(app.post(path, reservation(order, &[])).await.assert_invalid(), ["items"]);
+    assert_eq!(app.post(path, reservation(order, &[("a", 0)])).await.assert_invalid(), ["items[0].quantity"]);
     assert_eq!(
-        expect_invalid(&app.post(path, reservation(order, &[("a", 1), ("a", -2)])).await),
+        app.post(path, reservation(order, &[("a", 1), ("a", -2)])).await.assert_invalid(),
         ["items[1].quantity"]
     );
-    assert_eq!(expect_invalid(&app.post(path, reservation(order, &[("", 1)])).await), ["items[0].product_id"]);
+    assert_eq!(app.post(path, reservation(order, &[("", 1)])).await.assert_invalid(), ["items[0].product_id"]);
     let bad_id = app.post(path, json!({"order_id": "not-a-uuid", "items": [{"product_id": "a", "quantity": 1}]})).await;
-    assert_eq!(expect_invalid(&bad_id), ["order_id"]);
+    assert_eq!(bad_id.assert_invalid(), ["order_id"]);
     let wrong_type = app.post(path, json!({"order_id": order, "items": [{"product_id": "a", "quantity": "1"}]})).await;
-    assert_eq!(expect_invalid(&wrong_type), ["items[0].quantity"]);
-    expect_invalid(&app.post(path, json!({"items": [{"product_id": "a", "quantity": 1}]})).await);
+    assert_eq!(wrong_type.assert_invalid(), ["items[0].quantity"]);
+    app.post(path, json!({"items": [{"product_id": "a", "quantity": 1}]})).await.assert_invalid();
     let too_many: Vec<(String, i64)> = (0..101).map(|i| (format!("p-{i}"), 1)).collect();
     let too_many: Vec<(&str, i64)> = too_many.iter().map(|(p, q)| (p.as_str(), *q)).collect();
-    assert_eq!(expect_invalid(&app.post(path, reservation(order, &too_many)).await), ["items"]);
+    assert_eq!(app.post(path, reservation(order, &too_many)).await.assert_invalid(), ["items"]);
     let huge = app.post(path, reservation(order, &[("a", 1_000_000_001)])).await;
-    assert_eq!(expect_invalid(&huge), ["items[0].quantity"]);
+    assert_eq!(huge.assert_invalid(), ["items[0].quantity"]);
     assert_eq!(app.levels("a").await, (10, 0, 10), "nothing reserved");
-    expect_problem(&app.get(&format!("{path}/{order}")).await, StatusCode::NOT_FOUND);
+    app.get(&format!("{path}/{order}")).await.assert_problem(StatusCode::NOT_FOUND);
 }
 
 pub async fn unknown_reservations_are_not_found(backend: Backend) {
@@ -136,10 +136,10 @@ pub async fn unknown_reservations_are_not_found(backend: Backend) {
     let order = Uuid::now_v7();
     let path = format!("/api/inventory/reservations/{order}");
     let expected = format!("Reservation for order {order} not found");
-    assert_eq!(expect_problem(&app.get(&path).await, StatusCode::NOT_FOUND), expected);
-    assert_eq!(expect_problem(&app.delete(&path).await, StatusCode::NOT_FOUND), expected);
-    assert_eq!(expect_invalid(&app.get("/api/inventory/reservations/abc").await), ["order_id"]);
-    assert_eq!(expect_invalid(&app.delete("/api/inventory/reservations/abc").await), ["order_id"]);
+    assert_eq!(app.get(&path).await.assert_problem(StatusCode::NOT_FOUND), expected);
+    assert_eq!(app.delete(&path).await.assert_problem(StatusCode::NOT_FOUND), expected);
+    assert_eq!(app.get("/api/inventory/reservations/abc").await.assert_invalid(), ["order_id"]);
+    assert_eq!(app.delete("/api/inventory/reservations/abc").await.assert_invalid(), ["order_id"]);
 }
 
 pub async fn releases_once(backend: Backend) {
@@ -152,18 +152,18 @@ pub async fn releases_once(backend: Backend) {
     assert_eq!(app.levels("a").await, (10, 7, 3));
 
     let path = format!("/api/inventory/reservations/{released}");
-    let first = expect_json(app.delete(&path).await, StatusCode::OK);
+    let first = app.delete(&path).await.assert_json(StatusCode::OK);
     assert_eq!(first["status"], "RELEASED");
     assert_eq!(first["items"], json!([{"product_id": "a", "quantity": 3}]));
     assert_eq!(app.levels("a").await, (10, 4, 6), "only the released order's units come back");
 
-    let second = expect_json(app.delete(&path).await, StatusCode::OK);
+    let second = app.delete(&path).await.assert_json(StatusCode::OK);
     assert_eq!(second["status"], "RELEASED");
     assert_eq!(app.levels("a").await, (10, 4, 6), "a second release gives nothing back twice");
     assert_eq!(app.reservation(released).await["status"], "RELEASED");
     assert_eq!(app.reservation(kept).await["status"], "PENDING");
 
-    expect_json(app.delete(&format!("/api/inventory/reservations/{kept}")).await, StatusCode::OK);
+    app.delete(&format!("/api/inventory/reservations/{kept}")).await.assert_json(StatusCode::OK);
     assert_eq!(app.levels("a").await, (10, 0, 10));
 }
 
@@ -176,14 +176,14 @@ pub async fn never_oversells_under_concurrency(backend: Backend) {
     let mut created = 0;
     let mut refused = 0;
     for reply in &replies {
-        match reply.0 {
+        match reply.status {
             StatusCode::CREATED => created += 1,
             StatusCode::CONFLICT => {
-                let detail = expect_problem(reply, StatusCode::CONFLICT);
+                let detail = reply.assert_problem(StatusCode::CONFLICT);
                 assert!(detail.contains("Available: 0, Requested: 1"), "{detail}");
                 refused += 1;
             }
-            other => panic!("unexpected {other}: {}", reply.2),
+            other => panic!("unexpected {other}: {}", reply.body),
         }
     }
     assert_eq!((created, refused), (30, 70));
@@ -192,11 +192,11 @@ pub async fn never_oversells_under_concurrency(backend: Backend) {
     let mut pending = 0;
     for (order, reply) in orders.iter().zip(&replies) {
         let found = app.get(&format!("/api/inventory/reservations/{order}")).await;
-        if reply.0 == StatusCode::CREATED {
-            assert_eq!(found.2["status"], "PENDING");
+        if reply.status == StatusCode::CREATED {
+            assert_eq!(found.body["status"], "PENDING");
             pending += 1;
         } else {
-            expect_problem(&found, StatusCode::NOT_FOUND);
+            found.assert_problem(StatusCode::NOT_FOUND);
         }
     }
     assert_eq!(pending, 30);
@@ -214,10 +214,10 @@ pub async fn concurrent_multi_item_reservations_never_deadlock(backend: Backend)
         app.reserve(*order, items)
     }))
     .await;
-    let created = replies.iter().filter(|r| r.0 == StatusCode::CREATED).count();
-    let refused = replies.iter().filter(|r| r.0 == StatusCode::CONFLICT).count();
+    let created = replies.iter().filter(|r| r.status == StatusCode::CREATED).count();
+    let refused = replies.iter().filter(|r| r.status == StatusCode::CONFLICT).count();
     let others: Vec<_> =
-        replies.iter().filter(|r| !matches!(r.0, StatusCode::CREATED | StatusCode::CONFLICT)).collect();
+        replies.iter().filter(|r| !matches!(r.status, StatusCode::CREATED | StatusCode::CONFLICT)).collect();
     assert!(others.is_empty(), "every reservation is either made or refused: {others:#?}");
     assert_eq!((created, refused), (40, 20));
     assert_eq!(app.levels("a").await, (40, 40, 0));
@@ -229,13 +229,13 @@ pub async fn concurrent_retries_of_one_order_reserve_once(backend: Backend) {
     app.add("a", 10).await;
     let order = Uuid::now_v7();
     let replies = join_all((0..10).map(|_| app.reserve(order, &[("a", 3)]))).await;
-    let created = replies.iter().filter(|r| r.0 == StatusCode::CREATED).count();
-    let repeated = replies.iter().filter(|r| r.0 == StatusCode::OK).count();
+    let created = replies.iter().filter(|r| r.status == StatusCode::CREATED).count();
+    let repeated = replies.iter().filter(|r| r.status == StatusCode::OK).count();
     assert_eq!((created, repeated), (1, 9), "one creates, the rest see it: {replies:#?}");
     let stored = app.reservation(order).await;
     for reply in &replies {
-        assert_eq!(reply.2["items"], stored["items"]);
-        assert_eq!(reply.2["order_id"], stored["order_id"]);
+        assert_eq!(reply.body["items"], stored["items"]);
+        assert_eq!(reply.body["order_id"], stored["order_id"]);
     }
     assert_eq!(app.levels("a").await, (10, 3, 7), "held once");
 }

@@ -1,6 +1,6 @@
 //! The original's stock endpoints: add, list, get, check, reduce, restock, update, delete.
 
-use crate::helpers::{Backend, expect_invalid, expect_json, expect_problem, int};
+use crate::helpers::{Backend, int};
 use http::StatusCode;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -27,7 +27,7 @@ pub async fn adds_with_defaults_and_reads_back(backend: Backend) {
     let reply = app
         .post("/api/inventory", json!({"product_id": "prod-001", "product_name": "iPhone 15 Pro", "quantity": 50}))
         .await;
-    let created = expect_json(reply, StatusCode::CREATED);
+    let created = reply.assert_json(StatusCode::CREATED);
     let id = created["id"].as_str().unwrap_or_else(|| panic!("an id: {created}"));
     Uuid::parse_str(id).unwrap_or_else(|e| panic!("id {id} is a UUID: {e}"));
     assert_eq!(created["product_id"], "prod-001");
@@ -55,41 +55,41 @@ pub async fn rejects_a_duplicate_product(backend: Backend) {
     let original = app.add("dup-1", 5).await;
     let reply =
         app.post("/api/inventory", json!({"product_id": "dup-1", "product_name": "Other", "quantity": 99})).await;
-    let detail = expect_problem(&reply, StatusCode::CONFLICT);
+    let detail = reply.assert_problem(StatusCode::CONFLICT);
     assert_eq!(detail, "Inventory for product dup-1 already exists");
-    assert!(reply.2["request_id"].is_string(), "problems carry a request id: {}", reply.2);
+    assert!(reply.body["request_id"].is_string(), "problems carry a request id: {}", reply.body);
     assert_eq!(app.item("dup-1").await, original, "the original record is untouched");
 }
 
 pub async fn rejects_missing_and_invalid_fields(backend: Backend) {
     let app = app!(backend);
-    let mut fields = expect_invalid(&app.post("/api/inventory", json!({})).await);
+    let mut fields = app.post("/api/inventory", json!({})).await.assert_invalid();
     fields.sort();
     assert_eq!(fields, ["product_id", "product_name", "quantity"]);
 
     let negative = app.post("/api/inventory", json!({"product_id": "p", "product_name": "P", "quantity": -1})).await;
-    assert_eq!(expect_invalid(&negative), ["quantity"]);
-    let detail = expect_problem(&negative, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(negative.assert_invalid(), ["quantity"]);
+    let detail = negative.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(detail.contains("quantity"), "detail names the field: {detail}");
 
     let missing_quantity = app.post("/api/inventory", json!({"product_id": "p", "product_name": "P"})).await;
-    assert_eq!(expect_invalid(&missing_quantity), ["quantity"]);
+    assert_eq!(missing_quantity.assert_invalid(), ["quantity"]);
     let missing_id = app.post("/api/inventory", json!({"product_name": "P", "quantity": 1})).await;
-    assert_eq!(expect_invalid(&missing_id), ["product_id"]);
+    assert_eq!(missing_id.assert_invalid(), ["product_id"]);
     let blank_name = app.post("/api/inventory", json!({"product_id": "p", "product_name": "  ", "quantity": 1})).await;
-    assert_eq!(expect_invalid(&blank_name), ["product_name"]);
+    assert_eq!(blank_name.assert_invalid(), ["product_name"]);
     let wrong_type =
         app.post("/api/inventory", json!({"product_id": "p", "product_name": "P", "quantity": "ten"})).await;
-    assert_eq!(expect_invalid(&wrong_type), ["quantity"]);
+    assert_eq!(wrong_type.assert_invalid(), ["quantity"]);
     let threshold = app
         .post(
             "/api/inventory",
             json!({"product_id": "p", "product_name": "P", "quantity": 1, "low_stock_threshold": -5}),
         )
         .await;
-    assert_eq!(expect_invalid(&threshold), ["low_stock_threshold"]);
+    assert_eq!(threshold.assert_invalid(), ["low_stock_threshold"]);
 
-    let (status, headers, body) = app.get("/api/inventory").await;
+    let testkit::Reply { status, headers, body, .. } = app.get("/api/inventory").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!([]), "nothing was stored");
     assert_eq!(headers["x-total-count"], "0");
@@ -100,7 +100,7 @@ pub async fn lists_in_pages(backend: Backend) {
     for id in ["p-3", "p-1", "p-5", "p-2", "p-4"] {
         app.add(id, 1).await;
     }
-    let (status, headers, body) = app.get("/api/inventory").await;
+    let testkit::Reply { status, headers, body, .. } = app.get("/api/inventory").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["x-total-count"], "5");
     assert_eq!(product_ids(&body), ["p-1", "p-2", "p-3", "p-4", "p-5"], "ordered by product id");
@@ -108,27 +108,28 @@ pub async fn lists_in_pages(backend: Backend) {
 
     let pages = [(1, vec!["p-1", "p-2"]), (2, vec!["p-3", "p-4"]), (3, vec!["p-5"]), (4, vec![])];
     for (page, expected) in pages {
-        let (status, headers, body) = app.get(&format!("/api/inventory?page={page}&page_size=2")).await;
+        let testkit::Reply { status, headers, body, .. } =
+            app.get(&format!("/api/inventory?page={page}&page_size=2")).await;
         assert_eq!(status, StatusCode::OK, "page {page}: {body}");
         assert_eq!(headers["x-total-count"], "5", "page {page}");
         assert_eq!(product_ids(&body), expected, "page {page}");
     }
-    let (_, _, body) = app.get("/api/inventory?page_size=100").await;
+    let testkit::Reply { body, .. } = app.get("/api/inventory?page_size=100").await;
     assert_eq!(product_ids(&body).len(), 5);
 }
 
 pub async fn rejects_out_of_range_paging(backend: Backend) {
     let app = app!(backend);
     app.add("p-1", 1).await;
-    assert_eq!(expect_invalid(&app.get("/api/inventory?page_size=101").await), ["page_size"]);
-    assert_eq!(expect_invalid(&app.get("/api/inventory?page_size=0").await), ["page_size"]);
-    assert_eq!(expect_invalid(&app.get("/api/inventory?page=0").await), ["page"]);
-    assert_eq!(expect_invalid(&app.get("/api/inventory?page=abc").await), ["page"]);
+    assert_eq!(app.get("/api/inventory?page_size=101").await.assert_invalid(), ["page_size"]);
+    assert_eq!(app.get("/api/inventory?page_size=0").await.assert_invalid(), ["page_size"]);
+    assert_eq!(app.get("/api/inventory?page=0").await.assert_invalid(), ["page"]);
+    assert_eq!(app.get("/api/inventory?page=abc").await.assert_invalid(), ["page"]);
 }
 
 pub async fn unknown_products_are_not_found(backend: Backend) {
     let app = app!(backend);
-    let detail = expect_problem(&app.get("/api/inventory/nope").await, StatusCode::NOT_FOUND);
+    let detail = app.get("/api/inventory/nope").await.assert_problem(StatusCode::NOT_FOUND);
     assert_eq!(detail, "Inventory for product nope not found");
     for reply in [
         app.get("/api/inventory/nope/check?quantity=1").await,
@@ -137,9 +138,9 @@ pub async fn unknown_products_are_not_found(backend: Backend) {
         app.put("/api/inventory/nope", json!({"quantity": 1})).await,
         app.delete("/api/inventory/nope").await,
     ] {
-        assert_eq!(expect_problem(&reply, StatusCode::NOT_FOUND), "Inventory for product nope not found");
+        assert_eq!(reply.assert_problem(StatusCode::NOT_FOUND), "Inventory for product nope not found");
     }
-    let (_, _, body) = app.get("/api/inventory").await;
+    let testkit::Reply { body, .. } = app.get("/api/inventory").await;
     assert_eq!(body, json!([]), "restocking an unknown product creates nothing");
 }
 
@@ -148,7 +149,7 @@ pub async fn checks_availability(backend: Backend) {
     app.add("p", 5).await;
     let check = |q: i64| {
         let app = &app;
-        async move { expect_json(app.get(&format!("/api/inventory/p/check?quantity={q}")).await, StatusCode::OK) }
+        async move { app.get(&format!("/api/inventory/p/check?quantity={q}")).await.assert_json(StatusCode::OK) }
     };
     assert_eq!(check(5).await, json!({"product_id": "p", "requested": 5, "in_stock": true}));
     assert_eq!(check(6).await, json!({"product_id": "p", "requested": 6, "in_stock": false}));
@@ -157,26 +158,26 @@ pub async fn checks_availability(backend: Backend) {
     assert_eq!(check(3).await["in_stock"], true, "3 of 3 available");
     assert_eq!(check(4).await["in_stock"], false, "reserved units are not available");
 
-    assert_eq!(expect_invalid(&app.get("/api/inventory/p/check").await), ["quantity"]);
-    assert_eq!(expect_invalid(&app.get("/api/inventory/p/check?quantity=0").await), ["quantity"]);
-    assert_eq!(expect_invalid(&app.get("/api/inventory/p/check?quantity=x").await), ["quantity"]);
+    assert_eq!(app.get("/api/inventory/p/check").await.assert_invalid(), ["quantity"]);
+    assert_eq!(app.get("/api/inventory/p/check?quantity=0").await.assert_invalid(), ["quantity"]);
+    assert_eq!(app.get("/api/inventory/p/check?quantity=x").await.assert_invalid(), ["quantity"]);
 }
 
 pub async fn reduces_within_available_stock(backend: Backend) {
     let app = app!(backend);
     let before = app.add("p", 10).await;
-    let reduced = expect_json(app.patch("/api/inventory/p/reduce", json!({"quantity": 3})).await, StatusCode::OK);
+    let reduced = app.patch("/api/inventory/p/reduce", json!({"quantity": 3})).await.assert_json(StatusCode::OK);
     assert_eq!(reduced["quantity"], 7);
     assert_eq!(reduced["available_qty"], 7);
     assert_eq!(reduced["reserved_qty"], 0);
     assert!(timestamp(&reduced["updated_at"]) >= timestamp(&before["updated_at"]));
     assert_eq!(app.item("p").await, reduced, "the change is stored");
 
-    let all = expect_json(app.patch("/api/inventory/p/reduce", json!({"quantity": 7})).await, StatusCode::OK);
+    let all = app.patch("/api/inventory/p/reduce", json!({"quantity": 7})).await.assert_json(StatusCode::OK);
     assert_eq!(all["quantity"], 0, "reducing to exactly zero is allowed");
 
-    assert_eq!(expect_invalid(&app.patch("/api/inventory/p/reduce", json!({"quantity": 0})).await), ["quantity"]);
-    assert_eq!(expect_invalid(&app.patch("/api/inventory/p/reduce", json!({})).await), ["quantity"]);
+    assert_eq!(app.patch("/api/inventory/p/reduce", json!({"quantity": 0})).await.assert_invalid(), ["quantity"]);
+    assert_eq!(app.patch("/api/inventory/p/reduce", json!({})).await.assert_invalid(), ["quantity"]);
 }
 
 pub async fn refuses_to_reduce_beyond_available_stock(backend: Backend) {
@@ -184,15 +185,15 @@ pub async fn refuses_to_reduce_beyond_available_stock(backend: Backend) {
     app.add("p", 10).await;
     let before = app.item("p").await;
     let reply = app.patch("/api/inventory/p/reduce", json!({"quantity": 11})).await;
-    assert_eq!(expect_problem(&reply, StatusCode::BAD_REQUEST), "Insufficient stock. Available: 10, Requested: 11");
+    assert_eq!(reply.assert_problem(StatusCode::BAD_REQUEST), "Insufficient stock. Available: 10, Requested: 11");
     assert_eq!(app.item("p").await, before, "nothing changed");
 
     // Reserved units cannot be reduced away.
     app.reserve_ok(Uuid::now_v7(), &[("p", 4)]).await;
     let reply = app.patch("/api/inventory/p/reduce", json!({"quantity": 7})).await;
-    assert_eq!(expect_problem(&reply, StatusCode::BAD_REQUEST), "Insufficient stock. Available: 6, Requested: 7");
+    assert_eq!(reply.assert_problem(StatusCode::BAD_REQUEST), "Insufficient stock. Available: 6, Requested: 7");
     assert_eq!(app.levels("p").await, (10, 4, 6), "nothing changed");
-    let reduced = expect_json(app.patch("/api/inventory/p/reduce", json!({"quantity": 6})).await, StatusCode::OK);
+    let reduced = app.patch("/api/inventory/p/reduce", json!({"quantity": 6})).await.assert_json(StatusCode::OK);
     assert_eq!((int(&reduced, "quantity"), int(&reduced, "reserved_qty")), (4, 4));
 }
 
@@ -200,12 +201,12 @@ pub async fn restocks(backend: Backend) {
     let app = app!(backend);
     app.add("p", 2).await;
     app.reserve_ok(Uuid::now_v7(), &[("p", 1)]).await;
-    let restocked = expect_json(app.patch("/api/inventory/p/restock", json!({"quantity": 5})).await, StatusCode::OK);
+    let restocked = app.patch("/api/inventory/p/restock", json!({"quantity": 5})).await.assert_json(StatusCode::OK);
     assert_eq!(restocked["quantity"], 7);
     assert_eq!(restocked["reserved_qty"], 1);
     assert_eq!(restocked["available_qty"], 6);
     assert_eq!(app.item("p").await, restocked);
-    assert_eq!(expect_invalid(&app.patch("/api/inventory/p/restock", json!({"quantity": -1})).await), ["quantity"]);
+    assert_eq!(app.patch("/api/inventory/p/restock", json!({"quantity": -1})).await.assert_invalid(), ["quantity"]);
     assert_eq!(app.levels("p").await, (7, 1, 6));
 }
 
@@ -213,46 +214,46 @@ pub async fn refuses_to_restock_beyond_the_ceiling(backend: Backend) {
     let app = app!(backend);
     app.add("p", 999_999_990).await;
     let over = app.patch("/api/inventory/p/restock", json!({"quantity": 11})).await;
-    let detail = expect_problem(&over, StatusCode::CONFLICT);
+    let detail = over.assert_problem(StatusCode::CONFLICT);
     assert!(detail.contains("1000000000"), "{detail}");
     assert_eq!(app.levels("p").await, (999_999_990, 0, 999_999_990));
-    expect_json(app.patch("/api/inventory/p/restock", json!({"quantity": 10})).await, StatusCode::OK);
+    app.patch("/api/inventory/p/restock", json!({"quantity": 10})).await.assert_json(StatusCode::OK);
 }
 
 pub async fn refuses_the_reserved_route_name_as_a_product_id(backend: Backend) {
     let app = app!(backend);
     let reply =
         app.post("/api/inventory", json!({"product_id": "reservations", "product_name": "x", "quantity": 1})).await;
-    assert_eq!(expect_invalid(&reply), ["product_id"]);
+    assert_eq!(reply.assert_invalid(), ["product_id"]);
 }
 
 pub async fn updates_name_quantity_and_threshold(backend: Backend) {
     let app = app!(backend);
     app.add("p", 5).await;
-    let updated = expect_json(
-        app.put("/api/inventory/p", json!({"product_name": "Renamed", "quantity": 40, "low_stock_threshold": 3})).await,
-        StatusCode::OK,
-    );
+    let updated = app
+        .put("/api/inventory/p", json!({"product_name": "Renamed", "quantity": 40, "low_stock_threshold": 3}))
+        .await
+        .assert_json(StatusCode::OK);
     assert_eq!(updated["product_name"], "Renamed");
     assert_eq!(updated["quantity"], 40);
     assert_eq!(updated["available_qty"], 40);
     assert_eq!(updated["low_stock_threshold"], 3);
     assert_eq!(app.item("p").await, updated);
 
-    let partial = expect_json(app.put("/api/inventory/p", json!({"quantity": 12})).await, StatusCode::OK);
+    let partial = app.put("/api/inventory/p", json!({"quantity": 12})).await.assert_json(StatusCode::OK);
     assert_eq!(partial["quantity"], 12);
     assert_eq!(partial["product_name"], "Renamed", "absent fields stay");
     assert_eq!(partial["low_stock_threshold"], 3, "absent fields stay");
 
-    let unchanged = expect_json(app.put("/api/inventory/p", json!({})).await, StatusCode::OK);
+    let unchanged = app.put("/api/inventory/p", json!({})).await.assert_json(StatusCode::OK);
     assert_eq!(
         (&unchanged["product_name"], &unchanged["quantity"], &unchanged["low_stock_threshold"]),
         (&json!("Renamed"), &json!(12), &json!(3)),
         "an empty body changes nothing"
     );
 
-    assert_eq!(expect_invalid(&app.put("/api/inventory/p", json!({"quantity": -1})).await), ["quantity"]);
-    assert_eq!(expect_invalid(&app.put("/api/inventory/p", json!({"product_name": ""})).await), ["product_name"]);
+    assert_eq!(app.put("/api/inventory/p", json!({"quantity": -1})).await.assert_invalid(), ["quantity"]);
+    assert_eq!(app.put("/api/inventory/p", json!({"product_name": ""})).await.assert_invalid(), ["product_name"]);
     assert_eq!(app.levels("p").await, (12, 0, 12));
 }
 
@@ -261,13 +262,13 @@ pub async fn refuses_a_quantity_below_what_is_reserved(backend: Backend) {
     app.add("p", 10).await;
     app.reserve_ok(Uuid::now_v7(), &[("p", 6)]).await;
     let reply = app.put("/api/inventory/p", json!({"quantity": 5, "product_name": "Changed"})).await;
-    let detail = expect_problem(&reply, StatusCode::CONFLICT);
+    let detail = reply.assert_problem(StatusCode::CONFLICT);
     assert!(detail.contains('6'), "detail gives the reserved units: {detail}");
     let item = app.item("p").await;
     assert_eq!(item["product_name"], "Product p", "nothing changed: {item}");
     assert_eq!(app.levels("p").await, (10, 6, 4));
 
-    let exact = expect_json(app.put("/api/inventory/p", json!({"quantity": 6})).await, StatusCode::OK);
+    let exact = app.put("/api/inventory/p", json!({"quantity": 6})).await.assert_json(StatusCode::OK);
     assert_eq!((int(&exact, "quantity"), int(&exact, "reserved_qty"), int(&exact, "available_qty")), (6, 6, 0));
 }
 
@@ -275,17 +276,17 @@ pub async fn deletes_then_answers_not_found(backend: Backend) {
     let app = app!(backend);
     app.add("p", 3).await;
     app.add("q", 3).await;
-    let deleted = expect_json(app.delete("/api/inventory/p").await, StatusCode::OK);
+    let deleted = app.delete("/api/inventory/p").await.assert_json(StatusCode::OK);
     assert_eq!(deleted, json!({"message": "Inventory for product p deleted successfully"}));
     assert_eq!(
-        expect_problem(&app.get("/api/inventory/p").await, StatusCode::NOT_FOUND),
+        app.get("/api/inventory/p").await.assert_problem(StatusCode::NOT_FOUND),
         "Inventory for product p not found"
     );
     assert_eq!(
-        expect_problem(&app.delete("/api/inventory/p").await, StatusCode::NOT_FOUND),
+        app.delete("/api/inventory/p").await.assert_problem(StatusCode::NOT_FOUND),
         "Inventory for product p not found"
     );
-    let (_, headers, body) = app.get("/api/inventory").await;
+    let testkit::Reply { headers, body, .. } = app.get("/api/inventory").await;
     assert_eq!(product_ids(&body), ["q"], "only p is gone");
     assert_eq!(headers["x-total-count"], "1");
     app.add("p", 1).await;
@@ -296,23 +297,23 @@ pub async fn refuses_to_delete_reserved_stock(backend: Backend) {
     app.add("sku-77", 3).await;
     let order = Uuid::now_v7();
     app.reserve_ok(order, &[("sku-77", 1)]).await;
-    let detail = expect_problem(&app.delete("/api/inventory/sku-77").await, StatusCode::CONFLICT);
+    let detail = app.delete("/api/inventory/sku-77").await.assert_problem(StatusCode::CONFLICT);
     assert!(detail.contains("sku-77"), "detail names the product: {detail}");
     assert_eq!(app.levels("sku-77").await, (3, 1, 2), "still there");
 
-    expect_json(app.delete(&format!("/api/inventory/reservations/{order}")).await, StatusCode::OK);
-    expect_json(app.delete("/api/inventory/sku-77").await, StatusCode::OK);
-    expect_problem(&app.get("/api/inventory/sku-77").await, StatusCode::NOT_FOUND);
+    app.delete(&format!("/api/inventory/reservations/{order}")).await.assert_json(StatusCode::OK);
+    app.delete("/api/inventory/sku-77").await.assert_json(StatusCode::OK);
+    app.get("/api/inventory/sku-77").await.assert_problem(StatusCode::NOT_FOUND);
 }
 
 pub async fn health_and_unknown_routes(backend: Backend) {
     let app = app!(backend);
-    let health = expect_json(app.get("/health").await, StatusCode::OK);
+    let health = app.get("/health").await.assert_json(StatusCode::OK);
     assert_eq!(health, json!({"status": "UP", "service": "inventory-service"}));
-    expect_json(app.get("/ready").await, StatusCode::OK);
-    expect_problem(&app.get("/api/nothing-here").await, StatusCode::NOT_FOUND);
-    expect_problem(&app.post("/api/inventory/p", json!({})).await, StatusCode::METHOD_NOT_ALLOWED);
-    let (status, headers, _) = app.get("/api/inventory").await;
+    app.get("/ready").await.assert_json(StatusCode::OK);
+    app.get("/api/nothing-here").await.assert_problem(StatusCode::NOT_FOUND);
+    app.post("/api/inventory/p", json!({})).await.assert_problem(StatusCode::METHOD_NOT_ALLOWED);
+    let testkit::Reply { status, headers, .. } = app.get("/api/inventory").await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers.contains_key("x-request-id"), "every answer carries a request id");
 }

@@ -142,7 +142,7 @@ pub async fn rejects_malformed_json_and_wrong_types(backend: Backend) {
     let app = app!(backend);
 
     for raw in ["{\"name\": ", "not json", "[1, 2]", ""] {
-        let response = app.request(Method::POST, "/api/products", Body::Raw(raw)).await;
+        let response = app.request(Method::POST, "/api/products", Body::Raw("application/json", raw.into()), &[]).await;
         response.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     }
 
@@ -163,6 +163,7 @@ pub async fn rejects_malformed_json_and_wrong_types(backend: Backend) {
             Method::POST,
             "/api/products",
             Body::Empty, // no Content-Type
+            &[],
         )
         .await;
     assert!(response.status.is_client_error(), "status {}", response.status);
@@ -172,7 +173,8 @@ pub async fn rejects_malformed_json_and_wrong_types(backend: Backend) {
     app.create(product("t-ok", json!({}))).await;
     let fields = app.put("/api/products/t-ok", json!({"price": "abc"})).await.assert_invalid();
     assert_eq!(fields, vec!["price".to_owned()]);
-    let response = app.request(Method::PATCH, "/api/products/t-ok", Body::Raw("{")).await;
+    let response =
+        app.request(Method::PATCH, "/api/products/t-ok", Body::Raw("application/json", b"{".to_vec()), &[]).await;
     response.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 
     assert_eq!(app.total().await, 1, "only the valid product was stored");
@@ -512,11 +514,11 @@ pub async fn update_rejects_empty_unknown_and_invalid_bodies(backend: Backend) {
 
     for method in [Method::PUT, Method::PATCH] {
         for body in [json!({}), json!({"name": null, "price": null})] {
-            let response = app.request(method.clone(), "/api/products/ue-1", Body::Json(body)).await;
+            let response = app.request(method.clone(), "/api/products/ue-1", Body::Json(body), &[]).await;
             assert_eq!(response.assert_problem(StatusCode::BAD_REQUEST), "No fields to update");
         }
 
-        let response = app.request(method.clone(), "/api/products/nope", Body::Json(json!({"name": "x"}))).await;
+        let response = app.request(method.clone(), "/api/products/nope", Body::Json(json!({"name": "x"})), &[]).await;
         assert_eq!(response.assert_problem(StatusCode::NOT_FOUND), "Product nope not found");
 
         for (body, field) in [
@@ -528,7 +530,7 @@ pub async fn update_rejects_empty_unknown_and_invalid_bodies(backend: Backend) {
             (json!({"image_url": "ftp://x"}), "image_url"),
             (json!({"tags": [""]}), "tags[0]"),
         ] {
-            let response = app.request(method.clone(), "/api/products/ue-1", Body::Json(body.clone())).await;
+            let response = app.request(method.clone(), "/api/products/ue-1", Body::Json(body.clone()), &[]).await;
             assert_eq!(response.assert_invalid(), vec![field.to_owned()], "{method} {body}");
         }
     }
@@ -573,7 +575,7 @@ pub async fn rejects_invalid_path_ids(backend: Backend) {
             (Method::PATCH, Body::Json(json!({"name": "x"}))),
             (Method::DELETE, Body::Empty),
         ] {
-            let response = app.request(method.clone(), &path, body).await;
+            let response = app.request(method.clone(), &path, body, &[]).await;
             assert_eq!(response.assert_problem(StatusCode::BAD_REQUEST), "Invalid product ID", "{method} {path}");
         }
     }
@@ -593,9 +595,9 @@ pub async fn health_and_unknown_routes(backend: Backend) {
     assert_eq!(ready["status"], "READY");
 
     app.get("/api/nothing-here").await.assert_problem(StatusCode::NOT_FOUND);
-    let response = app.request(Method::POST, "/api/products/x", Body::Json(json!({}))).await;
+    let response = app.request(Method::POST, "/api/products/x", Body::Json(json!({})), &[]).await;
     response.assert_problem(StatusCode::METHOD_NOT_ALLOWED);
-    let response = app.request(Method::DELETE, "/api/products", Body::Empty).await;
+    let response = app.request(Method::DELETE, "/api/products", Body::Empty, &[]).await;
     response.assert_problem(StatusCode::METHOD_NOT_ALLOWED);
 }
 

@@ -86,14 +86,14 @@ async fn order_flow_on_postgres_and_kafka() {
         json!([{"product_id": "kafka-1", "product_name": "Product kafka-1", "quantity": 3, "price": 12.5}])
     );
 
-    let emailed = app.eventually(WAIT, || async { app.emails_with(&[&number, "Confirmed"]).len() == 1 }).await;
+    let emailed = testkit::eventually(WAIT, || async { app.emails_with(&[&number, "Confirmed"]).len() == 1 }).await;
     assert!(emailed, "confirmation email over Kafka");
-    let alerted = app.eventually(WAIT, || async { app.emails_with(&["admin@example.com"]).len() == 1 }).await;
+    let alerted = testkit::eventually(WAIT, || async { app.emails_with(&["admin@example.com"]).len() == 1 }).await;
     assert!(alerted, "one low-stock alert over Kafka");
     app.patch(&format!("/api/orders/{id}/cancel"), None).await;
-    let released = app.eventually(WAIT, || async { app.stock("kafka-1").await == (12, 0, 12) }).await;
+    let released = testkit::eventually(WAIT, || async { app.stock("kafka-1").await == (12, 0, 12) }).await;
     assert!(released, "order-cancelled over Kafka releases the hold: {:?}", app.stock("kafka-1").await);
-    let cancelled = app.eventually(WAIT, || async { app.emails_with(&[&number, "Cancelled"]).len() == 1 }).await;
+    let cancelled = testkit::eventually(WAIT, || async { app.emails_with(&[&number, "Cancelled"]).len() == 1 }).await;
     assert!(cancelled, "cancellation email over Kafka");
 }
 
@@ -110,7 +110,7 @@ async fn poison_message_is_dead_lettered_and_consumption_continues() {
 
     let placed = app.post("/api/orders", order_body("after-poison@example.com", &[("poison-1", 1)])).await;
     let number = placed.body["order_number"].as_str().unwrap().to_owned();
-    let emailed = app.eventually(WAIT, || async { app.emails_with(&[&number]).len() == 1 }).await;
+    let emailed = testkit::eventually(WAIT, || async { app.emails_with(&[&number]).len() == 1 }).await;
     assert!(emailed, "the next message is still processed");
 }
 
@@ -122,7 +122,7 @@ async fn replayed_events_send_no_second_email() {
     let first = app.post("/api/orders", order_body("replay@example.com", &[("replay-1", 1)])).await;
     let first_number = first.body["order_number"].as_str().unwrap().to_owned();
     let (key, _, payload) = read_one(&reader).await;
-    let emailed = app.eventually(WAIT, || async { app.emails_with(&[&first_number]).len() == 1 }).await;
+    let emailed = testkit::eventually(WAIT, || async { app.emails_with(&[&first_number]).len() == 1 }).await;
     assert!(emailed);
 
     // The same event again (as after an offset reset), then a new order as a marker.
@@ -130,7 +130,7 @@ async fn replayed_events_send_no_second_email() {
     produce(&app, &topic(&app, "order-placed"), key.as_deref().unwrap_or_default(), &payload).await;
     let marker = app.post("/api/orders", order_body("replay@example.com", &[("replay-1", 1)])).await;
     let marker_number = marker.body["order_number"].as_str().unwrap().to_owned();
-    let marked = app.eventually(WAIT, || async { app.emails_with(&[&marker_number]).len() == 1 }).await;
+    let marked = testkit::eventually(WAIT, || async { app.emails_with(&[&marker_number]).len() == 1 }).await;
     assert!(marked);
     assert_eq!(app.emails_with(&[&first_number]).len(), 1, "the replayed event sent nothing");
 }
@@ -157,7 +157,7 @@ impl OwnBroker {
             .spawn()
         {
             Ok(child) => child,
-            Err(err) => return kit::testing::missing_server(&format!("a tansu binary (TANSU_BIN={binary}: {err})")),
+            Err(err) => return testkit::missing_server("a tansu binary", &format!("TANSU_BIN={binary}: {err}")),
         };
         let brokers = format!("127.0.0.1:{port}");
         for _ in 0..100 {
@@ -191,7 +191,7 @@ async fn orders_are_accepted_while_the_broker_is_down_and_emailed_once_after() {
     app.stock_product("outage-1", 3.0, 1000).await;
     let warm = app.post("/api/orders", order_body("outage@example.com", &[("outage-1", 1)])).await;
     let warm_number = warm.body["order_number"].as_str().unwrap().to_owned();
-    assert!(app.eventually(WAIT, || async { app.emails_with(&[&warm_number]).len() == 1 }).await);
+    assert!(testkit::eventually(WAIT, || async { app.emails_with(&[&warm_number]).len() == 1 }).await);
 
     broker.signal("-STOP");
     let mut numbers = Vec::new();
@@ -203,12 +203,11 @@ async fn orders_are_accepted_while_the_broker_is_down_and_emailed_once_after() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     broker.signal("-CONT");
 
-    let all = app
-        .eventually(Duration::from_secs(60), || async {
-            let emails = app.emails();
-            numbers.iter().all(|n| emails.iter().any(|e| e.contains(n.as_str())))
-        })
-        .await;
+    let all = testkit::eventually(Duration::from_secs(60), || async {
+        let emails = app.emails();
+        numbers.iter().all(|n| emails.iter().any(|e| e.contains(n.as_str())))
+    })
+    .await;
     assert!(all, "every order emailed after the broker came back");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let emails = app.emails();

@@ -58,12 +58,11 @@ pub async fn concurrent_orders_never_oversell(backend: Backend) {
         let shipped = app.patch(&format!("/api/orders/{id}/status"), Some(json!({"status": "SHIPPED"}))).await;
         assert_eq!(shipped.status, StatusCode::OK, "{:?}", shipped.body);
     }
-    let settled = app
-        .eventually(EVENT_WAIT, || async {
-            let (quantity, reserved, available) = app.stock("scarce-1").await;
-            (quantity, reserved, available) == (40, 40, 0)
-        })
-        .await;
+    let settled = testkit::eventually(EVENT_WAIT, || async {
+        let (quantity, reserved, available) = app.stock("scarce-1").await;
+        (quantity, reserved, available) == (40, 40, 0)
+    })
+    .await;
     assert!(settled, "shipping must move 10 units out: {:?}", app.stock("scarce-1").await);
 }
 
@@ -72,14 +71,14 @@ pub async fn idempotency_key_replays_and_rejects_a_different_body(backend: Backe
     app.stock_product("idem-1", 10.0, 10).await;
     let body = order_body("idem@example.com", &[("idem-1", 2)]);
     let key = [("idempotency-key", "order-attempt-42")];
-    let first = app.call(Method::POST, "/api/orders", Some(body.clone()), &key).await;
+    let first = app.request(Method::POST, "/api/orders", Some(body.clone()), &key).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
-    let second = app.call(Method::POST, "/api/orders", Some(body), &key).await;
+    let second = app.request(Method::POST, "/api/orders", Some(body), &key).await;
     assert_eq!(second.status, StatusCode::CREATED);
     assert_eq!(first.body, second.body, "a retry returns the same order");
 
     let different =
-        app.call(Method::POST, "/api/orders", Some(order_body("idem@example.com", &[("idem-1", 3)])), &key).await;
+        app.request(Method::POST, "/api/orders", Some(order_body("idem@example.com", &[("idem-1", 3)])), &key).await;
     assert_eq!(different.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(different.detail().contains("Idempotency-Key"), "{}", different.detail());
 
@@ -90,9 +89,10 @@ pub async fn idempotency_key_replays_and_rejects_a_different_body(backend: Backe
     // Concurrent retries with one key still make one order.
     let key = [("idempotency-key", "burst")];
     let body = order_body("burst@example.com", &[("idem-1", 1)]);
-    let replies =
-        futures_util::future::join_all((0..8).map(|_| app.call(Method::POST, "/api/orders", Some(body.clone()), &key)))
-            .await;
+    let replies = futures_util::future::join_all(
+        (0..8).map(|_| app.request(Method::POST, "/api/orders", Some(body.clone()), &key)),
+    )
+    .await;
     let ids: std::collections::HashSet<_> = replies
         .iter()
         .map(|r| {
@@ -101,7 +101,7 @@ pub async fn idempotency_key_replays_and_rejects_a_different_body(backend: Backe
         })
         .collect();
     assert_eq!(ids.len(), 1);
-    let settled = app.eventually(EVENT_WAIT, || async { app.stock("idem-1").await == (10, 3, 7) }).await;
+    let settled = testkit::eventually(EVENT_WAIT, || async { app.stock("idem-1").await == (10, 3, 7) }).await;
     assert!(settled, "losing concurrent retries must release their holds: {:?}", app.stock("idem-1").await);
 }
 
@@ -150,7 +150,7 @@ pub async fn bad_orders_store_nothing_and_reserve_nothing(backend: Backend) {
             reply.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
         assert!(fields.contains(&field), "{fields:?} should name {field}");
     }
-    let not_json = app.call(Method::POST, "/api/orders", None, &[("content-type", "application/json")]).await;
+    let not_json = app.request(Method::POST, "/api/orders", None, &[("content-type", "application/json")]).await;
     assert_eq!(not_json.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     let orders = app.get("/api/orders").await;
@@ -175,7 +175,7 @@ pub async fn cancel_releases_and_shipping_commits(backend: Backend) {
     let cancelled = app.patch(&format!("/api/orders/{id}/cancel"), None).await;
     assert_eq!(cancelled.status, StatusCode::OK);
     assert_eq!(cancelled.body["status"], "CANCELLED");
-    let released = app.eventually(EVENT_WAIT, || async { app.stock("flow-1").await == (10, 0, 10) }).await;
+    let released = testkit::eventually(EVENT_WAIT, || async { app.stock("flow-1").await == (10, 0, 10) }).await;
     assert!(released, "cancel must release: {:?}", app.stock("flow-1").await);
     let again = app.patch(&format!("/api/orders/{id}/cancel"), None).await;
     assert_eq!(again.status, StatusCode::OK, "cancelling twice is harmless");
@@ -184,7 +184,7 @@ pub async fn cancel_releases_and_shipping_commits(backend: Backend) {
     let id = placed.body["id"].as_str().unwrap().to_owned();
     let shipped = app.patch(&format!("/api/orders/{id}/status"), Some(json!({"status": "SHIPPED"}))).await;
     assert_eq!(shipped.body["status"], "SHIPPED");
-    let committed = app.eventually(EVENT_WAIT, || async { app.stock("flow-1").await == (6, 0, 6) }).await;
+    let committed = testkit::eventually(EVENT_WAIT, || async { app.stock("flow-1").await == (6, 0, 6) }).await;
     assert!(committed, "shipping must decrement quantity: {:?}", app.stock("flow-1").await);
     let delivered = app.patch(&format!("/api/orders/{id}/status"), Some(json!({"status": "DELIVERED"}))).await;
     assert_eq!(delivered.body["status"], "DELIVERED");
@@ -239,7 +239,8 @@ pub async fn orphan_reservation_expires(backend: Backend) {
     assert_eq!(placed.status, StatusCode::CREATED);
     assert_eq!(app.stock("ttl-1").await, (10, 6, 4));
 
-    let released = app.eventually(Duration::from_secs(10), || async { app.stock("ttl-1").await == (10, 2, 8) }).await;
+    let released =
+        testkit::eventually(Duration::from_secs(10), || async { app.stock("ttl-1").await == (10, 2, 8) }).await;
     assert!(released, "the orphan hold must be released: {:?}", app.stock("ttl-1").await);
     let orphan_state = app.get(&format!("{}/api/inventory/reservations/{orphan}", app.inventory_url())).await;
     assert_eq!(orphan_state.body["status"], "RELEASED");
@@ -258,7 +259,8 @@ pub async fn order_events_reach_the_log_with_the_original_fields(backend: Backen
     app.patch(&format!("/api/orders/{}/cancel", ids[0]), None).await;
 
     let log = app.events();
-    let arrived = app.eventually(EVENT_WAIT, || async { log.read_all("order-placed").await.unwrap().len() == 3 }).await;
+    let arrived =
+        testkit::eventually(EVENT_WAIT, || async { log.read_all("order-placed").await.unwrap().len() == 3 }).await;
     assert!(arrived);
     let placed = log.read_all("order-placed").await.unwrap();
     let keys: Vec<&str> = placed.iter().map(|m| m.key.as_str()).collect();
@@ -277,7 +279,7 @@ pub async fn order_events_reach_the_log_with_the_original_fields(backend: Backen
     );
 
     let cancelled =
-        app.eventually(EVENT_WAIT, || async { log.read_all("order-cancelled").await.unwrap().len() == 1 }).await;
+        testkit::eventually(EVENT_WAIT, || async { log.read_all("order-cancelled").await.unwrap().len() == 1 }).await;
     assert!(cancelled);
     let cancel: serde_json::Value =
         serde_json::from_slice(&log.read_all("order-cancelled").await.unwrap()[0].payload).unwrap();
@@ -293,19 +295,22 @@ pub async fn emails_follow_the_order(backend: Backend) {
     let number = placed.body["order_number"].as_str().unwrap().to_owned();
     let id = placed.body["id"].as_str().unwrap().to_owned();
 
-    let confirmed = app.eventually(EVENT_WAIT, || async { app.emails_with(&[&number, "Confirmed"]).len() == 1 }).await;
+    let confirmed =
+        testkit::eventually(EVENT_WAIT, || async { app.emails_with(&[&number, "Confirmed"]).len() == 1 }).await;
     assert!(confirmed, "a confirmation email for {number}");
     let email = &app.emails_with(&[&number, "Confirmed"])[0];
     for needle in ["Test Customer", "Product mail-1", "x 3", "$19.99", "Total: $59.97", "multipart/alternative"] {
         assert!(email.contains(needle), "the confirmation mentions {needle}:\n{email}");
     }
     // 12 units, threshold 10: three reserved leave 9, one alert to the admin.
-    let alerted = app.eventually(EVENT_WAIT, || async { app.emails_with(&["admin@example.com"]).len() == 1 }).await;
+    let alerted =
+        testkit::eventually(EVENT_WAIT, || async { app.emails_with(&["admin@example.com"]).len() == 1 }).await;
     assert!(alerted, "one low-stock alert");
     app.post("/api/orders", order_body("mail@example.com", &[("mail-1", 1)])).await;
 
     app.patch(&format!("/api/orders/{id}/cancel"), None).await;
-    let cancelled = app.eventually(EVENT_WAIT, || async { app.emails_with(&[&number, "Cancelled"]).len() == 1 }).await;
+    let cancelled =
+        testkit::eventually(EVENT_WAIT, || async { app.emails_with(&[&number, "Cancelled"]).len() == 1 }).await;
     assert!(cancelled, "a cancellation email for {number}");
     let listed = app.get("/api/notifications?email=mail@example.com").await;
     assert_eq!(listed.body["total"], 3, "{:?}", listed.body);
