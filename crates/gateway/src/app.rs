@@ -29,7 +29,7 @@ pub fn router(config: &Config) -> Router {
         .route_layer(AccessLayer);
     // The gateway holds no state of its own: if it answers, it is ready. Upstream health is
     // reported per request as 503s.
-    let ready: ReadinessCheck = Arc::new(|| -> BoxFuture<'static, bool> { Box::pin(async { true }) });
+    let ready: ReadinessCheck = Arc::new(|| -> BoxFuture<'static, Result<(), String>> { Box::pin(async { Ok(()) }) });
     kit::server::service_router(SERVICE_NAME, api, ready)
 }
 

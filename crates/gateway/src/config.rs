@@ -3,6 +3,19 @@
 use kit::config::{ConfigError, millis_or, parse_or, url_or};
 use std::time::Duration;
 
+/// Base URLs of the services behind the gateway.
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    /// Product service.
+    pub product: String,
+    /// Order service.
+    pub order: String,
+    /// Inventory service.
+    pub inventory: String,
+    /// Notification service.
+    pub notification: String,
+}
+
 /// Where the gateway listens, where each service lives, and how long to wait for them.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,13 +40,29 @@ pub struct Config {
 impl Config {
     /// Reads the environment, falling back to the original's ports and timeouts.
     pub fn from_env() -> Result<Config, ConfigError> {
+        Config::embedded(
+            parse_or("GATEWAY_HOST", "127.0.0.1".to_owned())?,
+            parse_or("GATEWAY_PORT", 9000)?,
+            Upstreams {
+                product: url_or("PRODUCT_SERVICE_URL", "http://127.0.0.1:8001")?,
+                order: url_or("ORDER_SERVICE_URL", "http://127.0.0.1:8002")?,
+                inventory: url_or("INVENTORY_SERVICE_URL", "http://127.0.0.1:8003")?,
+                notification: url_or("NOTIFICATION_SERVICE_URL", "http://127.0.0.1:8004")?,
+            },
+        )
+    }
+
+    /// A gateway at `host:port` in front of `upstreams` (what `shop up` decides for the
+    /// whole platform); the timeouts come from the environment with the same readers and
+    /// checks as [`Config::from_env`].
+    pub fn embedded(host: String, port: u16, upstreams: Upstreams) -> Result<Config, ConfigError> {
         let config = Config {
-            host: parse_or("GATEWAY_HOST", "127.0.0.1".to_owned())?,
-            port: parse_or("GATEWAY_PORT", 9000)?,
-            product_url: url_or("PRODUCT_SERVICE_URL", "http://127.0.0.1:8001")?,
-            order_url: url_or("ORDER_SERVICE_URL", "http://127.0.0.1:8002")?,
-            inventory_url: url_or("INVENTORY_SERVICE_URL", "http://127.0.0.1:8003")?,
-            notification_url: url_or("NOTIFICATION_SERVICE_URL", "http://127.0.0.1:8004")?,
+            host,
+            port,
+            product_url: upstreams.product,
+            order_url: upstreams.order,
+            inventory_url: upstreams.inventory,
+            notification_url: upstreams.notification,
             connect_timeout: millis_or("GATEWAY_CONNECT_TIMEOUT_MS", Duration::from_millis(3000))?,
             upstream_timeout: millis_or("GATEWAY_UPSTREAM_TIMEOUT_MS", Duration::from_millis(10_000))?,
         };

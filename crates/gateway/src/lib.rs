@@ -15,4 +15,4 @@ pub mod config;
 pub mod proxy;
 
 pub use app::{App, router};
-pub use config::Config;
+pub use config::{Config, Upstreams};

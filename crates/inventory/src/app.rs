@@ -7,16 +7,18 @@ use crate::reservations::{CONSUMER_GROUP, ExpirySweeper, OrderEvents, TOPICS};
 use crate::routes::{AppState, router};
 use crate::store::{InventoryStore, SqlInventoryStore, StoreError};
 use kit::bus::EventBus;
+use kit::bus::consumer::ConsumerHealth;
 use kit::db::Db;
 use kit::http::ServiceClient;
 use kit::outbox::Relay;
+use kit::server::Readiness;
 pub use kit::server::StartError;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-kit::migrations!(MIGRATIONS; 1 "inventory" "0001_inventory.sql");
+kit::migrations!(MIGRATIONS; 1 "inventory" "0001_inventory.sql", 2 "low stock alerted" "0002_low_stock_alerted.sql");
 
 /// A built, not yet running, inventory service.
 pub struct App {
@@ -26,6 +28,7 @@ pub struct App {
     store: Arc<SqlInventoryStore>,
     bus: Arc<dyn EventBus>,
     sweeper: ExpirySweeper,
+    consumer: ConsumerHealth,
     db: Db,
 }
 
@@ -44,12 +47,14 @@ impl App {
         listener: TcpListener,
     ) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
-        let relay = Relay::new(db.clone(), bus.clone());
+        let relay = Relay::new(db.clone(), bus.clone())
+            .holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
         let store = Arc::new(SqlInventoryStore::new(db.clone(), relay.waker()));
+        let consumer = ConsumerHealth::new(CONSUMER_GROUP, kit::bus::consumer::STUCK_AFTER);
         let router = kit::server::service_router(
             "inventory-service",
             router(AppState { store: store.clone(), reservation_ttl: config.reservation_ttl }),
-            kit::server::database_ready(db.clone()),
+            Readiness::new().store("inventory", db.clone()).consumer(consumer.clone()).build(),
         );
         let sweeper = ExpirySweeper {
             store: store.clone(),
@@ -59,7 +64,7 @@ impl App {
                 .map(|url| ServiceClient::new("order-service", url.clone(), Duration::from_secs(5))),
             interval: config.sweep_interval(),
         };
-        Ok(App { listener, router, relay, store, bus, sweeper, db })
+        Ok(App { listener, router, relay, store, bus, sweeper, consumer, db })
     }
 
     /// The bound port.
@@ -81,8 +86,8 @@ impl App {
         let relay = tokio::spawn(self.relay.run(shutdown.clone()));
         let consumer = tokio::spawn({
             let handler = Arc::new(OrderEvents { store: self.store.clone() });
-            let (bus, shutdown) = (self.bus.clone(), shutdown.clone());
-            async move { kit::bus::consumer::run(bus, CONSUMER_GROUP, &TOPICS, handler, shutdown).await }
+            let (bus, health, shutdown) = (self.bus.clone(), self.consumer.clone(), shutdown.clone());
+            async move { kit::bus::consumer::run_reporting(bus, CONSUMER_GROUP, &TOPICS, handler, health, shutdown).await }
         });
         let sweeper = tokio::spawn(self.sweeper.run(shutdown.clone()));
         let served = kit::server::serve(self.listener, self.router, shutdown.clone()).await;

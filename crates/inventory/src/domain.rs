@@ -107,8 +107,12 @@ pub enum StockChange {
 pub enum Transition {
     /// Its order exists: stop the expiry clock.
     Confirm,
-    /// Give the units back (cancelled order, expiry, failed order write).
+    /// Give the units back for a cancelled order (pending or confirmed).
     Release,
+    /// Give the units back of a hold whose order was never written (it failed, or the order
+    /// service voided its id after the hold expired): only a PENDING hold. A confirmed one
+    /// belongs to a live order and is released only by cancelling that order.
+    Abandon,
     /// The order shipped: the units leave the warehouse.
     Commit,
 }
@@ -118,7 +122,7 @@ impl Transition {
     pub fn target(self) -> &'static str {
         match self {
             Transition::Confirm => "CONFIRMED",
-            Transition::Release => "RELEASED",
+            Transition::Release | Transition::Abandon => "RELEASED",
             Transition::Commit => "COMMITTED",
         }
     }
@@ -142,7 +146,9 @@ fn check_quantity(field: &str, q: i64, min: i64, errors: &mut Vec<FieldError>) {
 }
 
 fn check_name(name: &str, errors: &mut Vec<FieldError>) {
-    if name.trim().is_empty() || name.chars().count() > 200 {
+    if let Some(problem) = kit::problem::control_characters(name, false) {
+        errors.push(FieldError::new("product_name", problem));
+    } else if name.trim().is_empty() || name.chars().count() > 200 {
         errors.push(FieldError::new("product_name", "must be 1 to 200 characters"));
     }
 }
@@ -236,20 +242,11 @@ pub fn parse_reservation(request: ReservationRequest) -> Result<ReservationReque
     if errors.is_empty() { Ok(ReservationRequest { order_id: request.order_id, items: merged }) } else { Err(errors) }
 }
 
-/// Available units and the low-stock threshold of an item at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StockLevel {
-    /// `quantity - reserved_qty`.
-    pub available: i64,
-    /// `low_stock_threshold`.
-    pub threshold: i64,
-}
-
-/// Whether a change took an item from fine to low: the alert fires once per crossing and
-/// re-arms only when stock rises to the threshold again. Derived from the change itself, so
-/// no "already alerted" flag needs storing.
-pub fn became_low(before: StockLevel, after: StockLevel) -> bool {
-    before.available >= before.threshold && after.available < after.threshold
+/// Whether `available` units are below the item's low-stock `threshold`. The alert fires
+/// once when an item is low and not yet alerted (a flag stored with the item); a restock or
+/// an update that brings it back to the threshold re-arms it, a released hold does not.
+pub fn is_low(available: i64, threshold: i64) -> bool {
+    available < threshold
 }
 
 #[cfg(test)]
@@ -270,13 +267,10 @@ mod tests {
     }
 
     #[test]
-    fn low_stock_fires_only_on_the_crossing() {
-        let level = |available, threshold| StockLevel { available, threshold };
-        assert!(became_low(level(10, 10), level(9, 10)));
-        assert!(!became_low(level(9, 10), level(8, 10)));
-        assert!(!became_low(level(12, 10), level(10, 10)));
-        assert!(became_low(level(50, 10), level(0, 10)));
-        // Raising the threshold above what is available is a crossing too.
-        assert!(became_low(level(15, 10), level(15, 20)));
+    fn low_means_below_the_threshold() {
+        assert!(is_low(9, 10));
+        assert!(!is_low(10, 10));
+        assert!(is_low(0, 1));
+        assert!(!is_low(0, 0));
     }
 }

@@ -22,6 +22,9 @@ pub enum InventoryError {
     /// No reservation for this order.
     #[error("Reservation for order {0} not found")]
     ReservationNotFound(uuid::Uuid),
+    /// Releasing the hold of a confirmed (live) order.
+    #[error("The stock held for order {0} belongs to a confirmed order; cancel the order to release it")]
+    HeldForLiveOrder(uuid::Uuid),
     /// Input that does not validate.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
@@ -46,7 +49,8 @@ impl IntoResponse for InventoryError {
                 | StoreError::TooMuchStock { .. }
                 | StoreError::HasReservations(_),
             ) => Problem::conflict(self.to_string()),
-            InventoryError::Store(StoreError::Database(err)) => Problem::internal(&err),
+            InventoryError::HeldForLiveOrder(_) => Problem::conflict(self.to_string()),
+            InventoryError::Store(StoreError::Database(err)) => Problem::storage("inventory", &err),
             InventoryError::ReduceShortage { .. } => Problem::bad_request(self.to_string()),
             InventoryError::Invalid(errors) => Problem::validation(errors),
         };

@@ -2,8 +2,10 @@
 //! and a sweeper releases the ones whose order never materialised.
 
 use crate::domain::Transition;
-use crate::store::InventoryStore;
+use crate::store::{InventoryStore, TransitionOutcome};
 use async_trait::async_trait;
+use axum::http::{Method, StatusCode};
+use contracts::api::ReservationItem;
 use contracts::events::{EnvelopeHeader, topics};
 use kit::bus::Message;
 use kit::bus::consumer::{HandleError, Handler};
@@ -29,6 +31,8 @@ pub struct OrderEvents {
 struct OrderRef {
     order_id: Uuid,
     new_status: Option<String>,
+    #[serde(default)]
+    items: Vec<ReservationItem>,
 }
 
 /// Redelivered events need no de-duplication table here: every transition only moves a
@@ -44,26 +48,36 @@ impl Handler for OrderEvents {
             (topics::ORDER_STATUS_CHANGED, Some("SHIPPED")) => Transition::Commit,
             _ => return Ok(()),
         };
-        let outcome = self
-            .store
-            .transition(order.order_id, transition)
-            .await
-            .map_err(|e| HandleError::Transient(e.to_string()))?;
+        let transient = |e: crate::store::StoreError| HandleError::Transient(e.to_string());
+        let mut outcome = self.store.transition(order.order_id, transition).await.map_err(transient)?;
+        if transition == Transition::Commit && outcome == TransitionOutcome::NotApplicable {
+            // Shipped without a hold (released by mistake, or never made): the units leave
+            // the warehouse all the same; never skip the decrement silently.
+            outcome = self.store.ship_unheld(order.order_id, &order.items).await.map_err(transient)?;
+        }
         tracing::debug!(order_id = %order.order_id, ?transition, ?outcome, "order event applied");
         Ok(())
     }
 }
 
-/// Releases pending reservations past their expiry whose order does not exist. It asks the
-/// order service first: an order whose `order-placed` event is merely late (bus down) keeps
-/// its stock.
+/// Releases pending reservations past their expiry whose order was never written. It does
+/// not merely ask whether the order exists — an order committing just after the answer
+/// would keep no stock — but asks the order service to VOID the order id: from then on that
+/// order can never be written. `voided` → release; "the order exists" → confirm; anything
+/// else (the order service down) → keep the hold and ask again next sweep.
 pub struct ExpirySweeper {
     /// Where reservations live.
     pub store: Arc<dyn InventoryStore>,
-    /// The order service; `None` releases without asking.
+    /// The order service; `None` releases without asking (an inventory used on its own).
     pub orders: Option<ServiceClient>,
     /// Time between sweeps.
     pub interval: Duration,
+}
+
+/// The order service's answer to a void request.
+#[derive(Deserialize)]
+struct Voided {
+    voided: bool,
 }
 
 impl ExpirySweeper {
@@ -79,18 +93,22 @@ impl ExpirySweeper {
         let mut released = 0;
         for order_id in expired {
             let transition = match &self.orders {
-                None => Transition::Release,
-                Some(orders) => match orders.get_json::<serde_json::Value>(&format!("/api/orders/{order_id}")).await {
-                    Ok(_) => Transition::Confirm,
-                    Err(ClientError::Status { status, .. }) if status == http_status_not_found() => Transition::Release,
-                    Err(err) => {
-                        tracing::warn!(%order_id, error = %err, "cannot tell whether the order exists; keeping the hold");
-                        continue;
+                None => Transition::Abandon,
+                Some(orders) => {
+                    let path = format!("/api/orders/{order_id}/void");
+                    match orders.send_json::<_, Voided>(Method::POST, &path, &serde_json::json!({})).await {
+                        Ok(Voided { voided: true }) => Transition::Abandon,
+                        Ok(Voided { voided: false }) => Transition::Confirm,
+                        Err(ClientError::Status { status: StatusCode::CONFLICT, .. }) => Transition::Confirm,
+                        Err(err) => {
+                            tracing::warn!(%order_id, error = %err, "cannot void the order of an expired hold; keeping it");
+                            continue;
+                        }
                     }
-                },
+                }
             };
             match self.store.transition(order_id, transition).await {
-                Ok(_) if transition == Transition::Release => {
+                Ok(TransitionOutcome::Applied) if transition == Transition::Abandon => {
                     tracing::info!(%order_id, "released expired reservation");
                     released += 1;
                 }
@@ -110,8 +128,4 @@ impl ExpirySweeper {
             }
         }
     }
-}
-
-fn http_status_not_found() -> axum::http::StatusCode {
-    axum::http::StatusCode::NOT_FOUND
 }

@@ -166,12 +166,18 @@ async fn reservation(
     state.store.reservation(order_id).await?.map(AxumJson).ok_or(InventoryError::ReservationNotFound(order_id))
 }
 
-/// Releases the hold (the order could not be written). Releasing twice is harmless.
+/// Releases the hold of an order that could not be written. Releasing twice is harmless; a
+/// hold that belongs to a live (confirmed) order is refused with 409 — it is released only by
+/// cancelling that order, so its stock can never vanish from under it.
 async fn release(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<AxumJson<Reservation>, InventoryError> {
     let order_id = order_id(&raw)?;
-    state.store.transition(order_id, Transition::Release).await?;
-    state.store.reservation(order_id).await?.map(AxumJson).ok_or(InventoryError::ReservationNotFound(order_id))
+    state.store.transition(order_id, Transition::Abandon).await?;
+    let reservation = state.store.reservation(order_id).await?.ok_or(InventoryError::ReservationNotFound(order_id))?;
+    if reservation.status == Transition::Confirm.target() {
+        return Err(InventoryError::HeldForLiveOrder(order_id));
+    }
+    Ok(AxumJson(reservation))
 }

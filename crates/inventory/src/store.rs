@@ -5,7 +5,7 @@
 //! orders can never oversell: the row lock (PostgreSQL) or the single writer (SQLite)
 //! serialises them, and the `WHERE quantity - reserved_qty >= n` guard decides.
 
-use crate::domain::{Item, ItemPatch, MAX_QUANTITY, NewItem, StockChange, StockLevel, Transition, became_low};
+use crate::domain::{Item, ItemPatch, MAX_QUANTITY, NewItem, StockChange, Transition, is_low};
 use async_trait::async_trait;
 use contracts::api::{Reservation, ReservationItem, ReservationRequest};
 use contracts::events::{Envelope, InventoryLow};
@@ -96,6 +96,10 @@ pub trait InventoryStore: Send + Sync + 'static {
     /// (PENDING → CONFIRMED → RELEASED/COMMITTED), so applying one twice changes nothing:
     /// redelivered events are harmless without a de-duplication table.
     async fn transition(&self, order_id: Uuid, transition: Transition) -> Result<TransitionOutcome, StoreError>;
+    /// Ships an order whose stock is not held (its hold was released, or never made):
+    /// decrements stock directly, once. `items` are the order's lines, used when no
+    /// reservation was ever recorded.
+    async fn ship_unheld(&self, order_id: Uuid, items: &[ReservationItem]) -> Result<TransitionOutcome, StoreError>;
     /// Pending reservations past their expiry, oldest first.
     async fn expired(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<Uuid>, StoreError>;
 }
@@ -166,26 +170,30 @@ macro_rules! inventory_backend {
             type Pool = sqlx::Pool<$Db>;
             type Conn = <$Db as sqlx::Database>::Connection;
 
-            /// Emits `inventory-low` (in the caller's transaction) when a change took the item
-            /// from fine to low; whether it did.
-            async fn alert_if_low(
-                conn: &mut Conn,
-                product_id: &str,
-                product_name: &str,
-                before: StockLevel,
-                after: StockLevel,
-            ) -> Result<bool, sqlx::Error> {
-                let low = became_low(before, after);
-                if low {
-                    outbox::enqueue(conn, &low_stock_event(product_id, product_name, after.available, after.threshold)).await?;
+            /// Emits `inventory-low` (in the caller's transaction) when a change left the item
+            /// with `available` units below its `threshold` and its alert has not fired since
+            /// stock last reached the threshold; whether it did. The flag is set by the same
+            /// conditional `UPDATE` that decides, so two concurrent changes alert once.
+            async fn alert_if_low(conn: &mut Conn, product_id: &str, available: i64, threshold: i64) -> Result<bool, sqlx::Error> {
+                if !is_low(available, threshold) {
+                    return Ok(false);
                 }
-                Ok(low)
+                let marked: Option<(String, i64, i64)> = sqlx::query_as(
+                    "UPDATE inventory SET low_stock_alerted = TRUE
+                     WHERE product_id = $1 AND NOT low_stock_alerted AND quantity - reserved_qty < low_stock_threshold
+                     RETURNING product_name, quantity - reserved_qty, low_stock_threshold",
+                )
+                .bind(product_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some((name, available, threshold)) = marked else { return Ok(false) };
+                outbox::enqueue(conn, &low_stock_event(product_id, &name, available, threshold)).await?;
+                Ok(true)
             }
 
             /// [`alert_if_low`] for a change that left `after`.
-            async fn after_change(conn: &mut Conn, before: StockLevel, after: &Item) -> Result<bool, sqlx::Error> {
-                let level = StockLevel { available: after.available_qty, threshold: after.low_stock_threshold };
-                alert_if_low(conn, &after.product_id, &after.product_name, before, level).await
+            async fn after_change(conn: &mut Conn, after: &Item) -> Result<bool, sqlx::Error> {
+                alert_if_low(conn, &after.product_id, after.available_qty, after.low_stock_threshold).await
             }
 
             /// Why a reservation line cannot be held; a product without a stock record is
@@ -270,8 +278,10 @@ macro_rules! inventory_backend {
                                  WHERE product_id = $1 AND quantity - reserved_qty >= $2 RETURNING ", columns!()),
                         -q,
                     ),
+                    // Stock back at the threshold re-arms the low-stock alert.
                     StockChange::Restock(q) => (
-                        concat!("UPDATE inventory SET quantity = quantity + $2, updated_at = $3
+                        concat!("UPDATE inventory SET quantity = quantity + $2, updated_at = $3,
+                                   low_stock_alerted = low_stock_alerted AND quantity + $2 - reserved_qty < low_stock_threshold
                                  WHERE product_id = $1 AND quantity + $2 <= $4 RETURNING ", columns!()),
                         q,
                     ),
@@ -289,8 +299,7 @@ macro_rules! inventory_backend {
                         None => StoreError::NotFound(product_id.to_owned()),
                     });
                 };
-                let before = StockLevel { available: item.available_qty - delta, threshold: item.low_stock_threshold };
-                let alerted = after_change(&mut tx, before, &item).await?;
+                let alerted = after_change(&mut tx, &item).await?;
                 tx.commit().await?;
                 Ok((item, alerted))
             }
@@ -309,7 +318,9 @@ macro_rules! inventory_backend {
                 }
                 let row: Row = sqlx::query_as(concat!(
                     "UPDATE inventory SET product_name = COALESCE($2, product_name), quantity = COALESCE($3, quantity),
-                       low_stock_threshold = COALESCE($4, low_stock_threshold), updated_at = $5
+                       low_stock_threshold = COALESCE($4, low_stock_threshold), updated_at = $5,
+                       low_stock_alerted = low_stock_alerted
+                         AND COALESCE($3, quantity) - reserved_qty < COALESCE($4, low_stock_threshold)
                      WHERE product_id = $1 RETURNING ", columns!()
                 ))
                 .bind(product_id)
@@ -320,11 +331,7 @@ macro_rules! inventory_backend {
                 .fetch_one(&mut *tx)
                 .await?;
                 let item = from_row(row);
-                let alerted = after_change(
-                    &mut tx,
-                    StockLevel { available: current.available_qty, threshold: current.low_stock_threshold },
-                    &item,
-                ).await?;
+                let alerted = after_change(&mut tx, &item).await?;
                 tx.commit().await?;
                 Ok((item, alerted))
             }
@@ -371,17 +378,17 @@ macro_rules! inventory_backend {
                 }
                 let mut alerted = false;
                 for item in &request.items {
-                    let held: Option<(i64, i64, String)> = sqlx::query_as(
+                    let held: Option<(i64, i64)> = sqlx::query_as(
                         "UPDATE inventory SET reserved_qty = reserved_qty + $2, updated_at = $3
                          WHERE product_id = $1 AND quantity - reserved_qty >= $2
-                         RETURNING quantity - reserved_qty, low_stock_threshold, product_name",
+                         RETURNING quantity - reserved_qty, low_stock_threshold",
                     )
                     .bind(&item.product_id)
                     .bind(item.quantity)
                     .bind(now)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    let Some((available, threshold, name)) = held else {
+                    let Some((available, threshold)) = held else {
                         // Returning drops `tx`, which rolls every hold back.
                         return Err(unavailable(&mut tx, item).await?);
                     };
@@ -391,9 +398,7 @@ macro_rules! inventory_backend {
                         .bind(item.quantity)
                         .execute(&mut *tx)
                         .await?;
-                    let before = StockLevel { available: available + item.quantity, threshold };
-                    let after = StockLevel { available, threshold };
-                    alerted |= alert_if_low(&mut tx, &item.product_id, &name, before, after).await?;
+                    alerted |= alert_if_low(&mut tx, &item.product_id, available, threshold).await?;
                 }
                 tx.commit().await?;
                 Ok((pending(request, expires_at), true, alerted))
@@ -410,7 +415,7 @@ macro_rules! inventory_backend {
                 expires_at: Timestamp,
                 now: Timestamp,
             ) -> Result<(Reservation, bool, bool), StoreError> {
-                let (created, available, threshold, name): (i64, Option<i64>, Option<i64>, Option<String>) =
+                let (created, available, threshold): (i64, Option<i64>, Option<i64>) =
                     sqlx::query_as(sql)
                         .bind(request.order_id)
                         .bind(expires_at)
@@ -424,13 +429,11 @@ macro_rules! inventory_backend {
                     let existing = reservation(pool, request.order_id).await?;
                     return existing.map(|r| (r, false, false)).ok_or(StoreError::Database(sqlx::Error::RowNotFound));
                 }
-                let (Some(available), Some(threshold), Some(name)) = (available, threshold, name) else {
+                let (Some(available), Some(threshold)) = (available, threshold) else {
                     // Returning drops `tx`, which rolls the reservation row back.
                     return Err(unavailable(&mut tx, item).await?);
                 };
-                let before = StockLevel { available: available + item.quantity, threshold };
-                let after = StockLevel { available, threshold };
-                let alerted = alert_if_low(&mut tx, &item.product_id, &name, before, after).await?;
+                let alerted = alert_if_low(&mut tx, &item.product_id, available, threshold).await?;
                 tx.commit().await?;
                 Ok((pending(request, expires_at), true, alerted))
             }
@@ -454,6 +457,8 @@ macro_rules! inventory_backend {
 
             pub async fn transition(pool: &Pool, order_id: Uuid, transition: Transition) -> Result<TransitionOutcome, StoreError> {
                 let now = Timestamp::now();
+                const GIVE_BACK: &str = "UPDATE inventory SET reserved_qty = inventory.reserved_qty - ri.quantity, updated_at = $2
+                     FROM reservation_items ri WHERE ri.order_id = $1 AND ri.product_id = inventory.product_id";
                 let (guard, effect) = match transition {
                     // Confirming touches one row: no transaction needed.
                     Transition::Confirm => (
@@ -463,10 +468,11 @@ macro_rules! inventory_backend {
                     Transition::Release => (
                         "UPDATE reservations SET status = $2, updated_at = $3
                          WHERE order_id = $1 AND status IN ('PENDING', 'CONFIRMED')",
-                        Some(
-                            "UPDATE inventory SET reserved_qty = inventory.reserved_qty - ri.quantity, updated_at = $2
-                             FROM reservation_items ri WHERE ri.order_id = $1 AND ri.product_id = inventory.product_id",
-                        ),
+                        Some(GIVE_BACK),
+                    ),
+                    Transition::Abandon => (
+                        "UPDATE reservations SET status = $2, updated_at = $3 WHERE order_id = $1 AND status = 'PENDING'",
+                        Some(GIVE_BACK),
                     ),
                     Transition::Commit => (
                         "UPDATE reservations SET status = $2, updated_at = $3
@@ -492,6 +498,70 @@ macro_rules! inventory_backend {
                 Ok(TransitionOutcome::Applied)
             }
 
+            /// Ships an order whose hold is gone (released, or never made): the units leave the
+            /// warehouse anyway, so stock is decremented directly — once, by marking the
+            /// reservation COMMITTED (creating it when missing) in the same transaction.
+            pub async fn ship_unheld(pool: &Pool, order_id: Uuid, items: &[ReservationItem]) -> Result<(TransitionOutcome, bool), StoreError> {
+                let now = Timestamp::now();
+                let mut tx = pool.begin_with($begin).await?;
+                let reopened = sqlx::query(
+                    "UPDATE reservations SET status = 'COMMITTED', updated_at = $2 WHERE order_id = $1 AND status = 'RELEASED'",
+                )
+                .bind(order_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let lines: Vec<(String, i64)> = if reopened.rows_affected() == 1 {
+                    sqlx::query_as("SELECT product_id, quantity FROM reservation_items WHERE order_id = $1")
+                        .bind(order_id)
+                        .fetch_all(&mut *tx)
+                        .await?
+                } else {
+                    let created = sqlx::query(
+                        "INSERT INTO reservations (order_id, status, expires_at, created_at, updated_at)
+                         VALUES ($1, 'COMMITTED', $2, $2, $2) ON CONFLICT (order_id) DO NOTHING",
+                    )
+                    .bind(order_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if created.rows_affected() == 0 {
+                        // Already committed (a redelivered event), or still held after all.
+                        return Ok((TransitionOutcome::NotApplicable, false));
+                    }
+                    items.iter().map(|i| (i.product_id.clone(), i.quantity)).collect()
+                };
+                let mut alerted = false;
+                for (product_id, wanted) in lines {
+                    let row: Option<(i64, i64, i64)> = sqlx::query_as(concat!(
+                        "SELECT quantity - reserved_qty, low_stock_threshold, quantity FROM inventory WHERE product_id = $1",
+                        $lock_row
+                    ))
+                    .bind(&product_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some((available, threshold, _)) = row else {
+                        tracing::error!(%order_id, %product_id, "shipped a product that has no stock record");
+                        continue;
+                    };
+                    // Never below what other orders hold: a shortfall is reported, not hidden.
+                    let taken = wanted.min(available);
+                    if taken < wanted {
+                        tracing::error!(%order_id, %product_id, wanted, taken, "shipped more than the stock on record");
+                    }
+                    sqlx::query("UPDATE inventory SET quantity = quantity - $2, updated_at = $3 WHERE product_id = $1")
+                        .bind(&product_id)
+                        .bind(taken)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    alerted |= alert_if_low(&mut tx, &product_id, available - taken, threshold).await?;
+                }
+                tx.commit().await?;
+                tracing::warn!(%order_id, "shipped an order without a stock hold; decremented stock directly");
+                Ok((TransitionOutcome::Applied, alerted))
+            }
+
             pub async fn expired(pool: &Pool, now: OffsetDateTime, limit: i64) -> Result<Vec<Uuid>, StoreError> {
                 let rows: Vec<(Uuid,)> = sqlx::query_as($expired).bind(Timestamp::from(now)).bind(limit).fetch_all(pool).await?;
                 Ok(rows.into_iter().map(|(id,)| id).collect())
@@ -509,10 +579,10 @@ const PG_RESERVE_ONE_LINE: &str = "WITH res AS (
     held AS (
         UPDATE inventory SET reserved_qty = reserved_qty + $5, updated_at = $3
         WHERE product_id = $4 AND quantity - reserved_qty >= $5 AND EXISTS (SELECT 1 FROM res)
-        RETURNING quantity - reserved_qty AS available, low_stock_threshold, product_name),
+        RETURNING quantity - reserved_qty AS available, low_stock_threshold),
     line AS (
         INSERT INTO reservation_items (order_id, product_id, quantity) SELECT $1, $4, $5 FROM held)
-    SELECT (SELECT count(*) FROM res), held.available, held.low_stock_threshold, held.product_name
+    SELECT (SELECT count(*) FROM res), held.available, held.low_stock_threshold
     FROM (SELECT 1) AS one LEFT JOIN held ON true";
 
 inventory_backend!(
@@ -594,6 +664,12 @@ impl InventoryStore for SqlInventoryStore {
 
     async fn transition(&self, order_id: Uuid, transition: Transition) -> Result<TransitionOutcome, StoreError> {
         kit::on_backend!(self, transition(order_id, transition))
+    }
+
+    async fn ship_unheld(&self, order_id: Uuid, items: &[ReservationItem]) -> Result<TransitionOutcome, StoreError> {
+        let (outcome, alerted) = kit::on_backend!(self, ship_unheld(order_id, items))?;
+        self.wake_relay_if(alerted);
+        Ok(outcome)
     }
 
     async fn expired(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<Uuid>, StoreError> {

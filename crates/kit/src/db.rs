@@ -23,6 +23,9 @@ pub enum DbError {
         /// The driver's error.
         source: sqlx::Error,
     },
+    /// A setting is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// A migration failed.
     #[error("migrating {target}: {source}")]
     Migrate {
@@ -80,6 +83,38 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// How SQLite makes a commit durable (`SQLITE_SYNCHRONOUS`): `full` (the default) syncs the
+/// WAL on every commit, so an acknowledged write survives a power loss or an OS crash;
+/// `normal` skips that sync (faster; a crash of the machine, not of the process, may roll
+/// back the last commits, SQLite's documented behaviour in WAL mode).
+pub fn sqlite_synchronous() -> Result<SqliteSynchronous, crate::config::ConfigError> {
+    match crate::config::optional("SQLITE_SYNCHRONOUS").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("full") => Ok(SqliteSynchronous::Full),
+        Some("normal") => Ok(SqliteSynchronous::Normal),
+        Some(other) => Err(crate::config::ConfigError::new(
+            "SQLITE_SYNCHRONOUS",
+            format!("expected full or normal, got {other:?}"),
+        )),
+    }
+}
+
+/// Refuses a pooled connection whose transaction bookkeeping is not back at zero. sqlx counts
+/// transaction depth itself; when a COMMIT fails (a full disk) and the database has already
+/// rolled back, the rollback on drop fails too and the count stays at one, so every later
+/// `BEGIN` on that connection fails for as long as the process runs. sqlx pings a connection
+/// on release (which flushes a queued rollback), so by the next acquire the count is exact:
+/// a connection still "in a transaction" then is one whose state is unknown, and is replaced.
+fn transaction_state_known<C: sqlx::Connection>(
+    conn: &mut C,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    let known = !conn.is_in_transaction();
+    if !known {
+        tracing::warn!("replacing a database connection left inside a failed transaction");
+    }
+    Box::pin(async move { Ok(known) })
+}
+
 /// Opens the pool and applies `migrations`.
 pub async fn connect(options: &DbOptions, migrations: &Migrations) -> Result<Db, DbError> {
     let target = redact(&options.url);
@@ -89,6 +124,7 @@ pub async fn connect(options: &DbOptions, migrations: &Migrations) -> Result<Db,
             .options([("search_path", options.schema.as_str())]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
+            .before_acquire(transaction_state_known)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(connect)
             .await
@@ -103,7 +139,7 @@ pub async fn connect(options: &DbOptions, migrations: &Migrations) -> Result<Db,
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(sqlite_synchronous()?)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         // One connection: SQLite has one writer anyway, and a single connection never sees
@@ -111,6 +147,7 @@ pub async fn connect(options: &DbOptions, migrations: &Migrations) -> Result<Db,
         // behind writes costs less than lock retries would.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .before_acquire(transaction_state_known)
             .connect_with(connect)
             .await
             .map_err(|source| DbError::Connect { target: target.clone(), source })?;
@@ -142,6 +179,25 @@ impl Db {
         }
     }
 
+    /// Whether a write commits: a one-row update of the outbox lease (every service's store
+    /// has it) in its own transaction. A store that answers reads but cannot write (a full
+    /// disk, a read-only replica) is not ready.
+    pub async fn can_write(&self) -> Result<(), sqlx::Error> {
+        let sql = "UPDATE outbox_lease SET holder = holder WHERE id = 1";
+        match self {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(sql).execute(&mut *tx).await?;
+                tx.commit().await
+            }
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::query(sql).execute(&mut *tx).await?;
+                tx.commit().await
+            }
+        }
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match self {
@@ -161,6 +217,43 @@ macro_rules! on_backend {
             $crate::db::Db::Sqlite(pool) => lite::$f(pool, $($arg),*).await,
         }
     };
+}
+
+/// Whether `err` means the store cannot serve right now but may soon (unreachable, out of
+/// disk or memory, locked, shutting down, a serialization failure): the caller answers 503
+/// with `Retry-After` rather than 500, and the request can be retried as it is.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::InvalidSavePointStatement
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                // SQLite primary result codes (the low byte of extended ones): BUSY 5,
+                // LOCKED 6, NOMEM 7, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
+                Some(_) => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14)),
+                // PostgreSQL SQLSTATE classes: 08 connection exception, 53 insufficient
+                // resources (disk full, out of memory, too many connections), 57P operator
+                // intervention (shutdown), 40001/40P01 serialization failure and deadlock,
+                // 25006 read-only transaction (a standby).
+                None => {
+                    code.starts_with("08")
+                        || code.starts_with("53")
+                        || code.starts_with("57P")
+                        || code == "40001"
+                        || code == "40P01"
+                        || code == "25006"
+                }
+            }
+        }
+        _ => false,
+    }
 }
 
 /// Whether an error is a unique-constraint violation.

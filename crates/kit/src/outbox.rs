@@ -4,9 +4,16 @@
 //!
 //! Several relays may run against one database (replicas): a lease row (`outbox_lease`)
 //! lets exactly one of them publish at a time — no duplicates, no reordering. The lease is
-//! taken and renewed by a one-row `UPDATE`; no lock is held while publishing, so a slow or
-//! absent broker never blocks the service's own writes. A relay that dies keeps the lease
-//! until it expires; one that stops cleanly gives it up.
+//! taken and renewed by a one-row `UPDATE`, judged by the database's clock; no lock is held
+//! while publishing, so a slow or absent broker never blocks the service's own writes.
+//!
+//! - A relay's holder name is stable per replica (`INSTANCE_ID`, else host and port), so a
+//!   replica restarted after a crash takes its own lease back at once instead of waiting for
+//!   it to expire; one that stops cleanly gives it up.
+//! - Every pass is fenced: its publish must finish while its lease is still valid (a
+//!   deadline short of the expiry), and it deletes rows only if the lease row still carries
+//!   the expiry this pass set — so a relay whose lease was taken over can neither publish
+//!   late nor delete another relay's work.
 
 use crate::bus::{BusError, EventBus, OutgoingMessage};
 use crate::db::{Db, Timestamp};
@@ -64,8 +71,22 @@ pub fn message<T: Event>(envelope: &Envelope<T>) -> OutgoingMessage {
 
 type Row = (i64, String, String, String, Vec<u8>);
 
+/// How long before its lease runs out a pass must be done publishing: a tenth of the lease,
+/// at least 200 ms and at most 5 s.
+fn fence_margin(lease: Duration) -> Duration {
+    (lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(5))
+}
+
+/// Deletes the published rows only while the lease row still holds this pass's holder and
+/// expiry (`$2`, `$3`): a relay whose lease was taken over deletes nothing.
+macro_rules! fenced {
+    () => {
+        " AND EXISTS (SELECT 1 FROM outbox_lease WHERE id = 1 AND holder = $2 AND expires_at = $3)"
+    };
+}
+
 macro_rules! outbox_backend {
-    ($module:ident, $Db:ty, delete = $delete:literal) => {
+    ($module:ident, $Db:ty, delete = $delete:expr, take_lease = $take_lease:ident) => {
         /// Outbox access on this backend.
         pub mod $module {
             use super::*;
@@ -93,21 +114,9 @@ macro_rules! outbox_backend {
                 holder: &str,
                 lease: Duration,
             ) -> Result<usize, RelayError> {
-                // A short write takes or renews the lease; no lock is held while publishing,
-                // so a slow or absent broker never blocks the service's own writes.
-                let now = Timestamp::now();
-                let until = Timestamp::from(now.get() + lease);
-                let leased = sqlx::query(
-                    "UPDATE outbox_lease SET holder = $1, expires_at = $2 WHERE id = 1 AND (holder = $1 OR expires_at < $3)",
-                )
-                .bind(holder)
-                .bind(until)
-                .bind(now)
-                .execute(pool)
-                .await?;
-                if leased.rows_affected() == 0 {
-                    return Ok(0);
-                }
+                // A short write takes or renews the lease; `token` (the expiry it set) fences
+                // the rest of the pass, `remaining` (by the database's clock) bounds it.
+                let Some((token, remaining)) = super::$take_lease(pool, holder, lease).await? else { return Ok(0) };
                 let rows: Vec<Row> =
                     sqlx::query_as("SELECT id, topic, key, headers, payload FROM outbox ORDER BY id LIMIT $1")
                         .bind(batch)
@@ -127,10 +136,22 @@ macro_rules! outbox_backend {
                     })
                     .collect();
                 // Published before deleted: a crash in between re-publishes (at least once),
-                // never loses.
-                bus.publish(&messages).await?;
+                // never loses. The publish must end before the lease could pass to another
+                // relay, else both would publish the batch.
+                let deadline = remaining.saturating_sub(fence_margin(lease));
+                if deadline.is_zero() {
+                    return Ok(0);
+                }
+                match tokio::time::timeout(deadline, bus.publish(&messages)).await {
+                    Ok(published) => published?,
+                    Err(_) => return Err(RelayError::LeaseRanOut(deadline)),
+                }
                 // By id, not by range: on PostgreSQL a lower id can commit after a higher one.
-                sqlx::query($delete).bind(sqlx::types::Json(&ids)).execute(pool).await?;
+                let deleted =
+                    sqlx::query($delete).bind(sqlx::types::Json(&ids)).bind(holder).bind(token).execute(pool).await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(RelayError::Fenced);
+                }
                 Ok(messages.len())
             }
 
@@ -154,19 +175,88 @@ macro_rules! outbox_backend {
 outbox_backend!(
     pg,
     sqlx::Postgres,
-    delete = "DELETE FROM outbox WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::bigint)"
+    delete =
+        concat!("DELETE FROM outbox WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::bigint)", fenced!()),
+    take_lease = take_lease_pg
 );
-outbox_backend!(lite, sqlx::Sqlite, delete = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each($1))");
+outbox_backend!(
+    lite,
+    sqlx::Sqlite,
+    delete = concat!("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each($1))", fenced!()),
+    take_lease = take_lease_lite
+);
+
+/// The lease on PostgreSQL, judged by the server's clock: the expiry this pass set (its
+/// fencing token) and the time left, or `None` when another relay holds it.
+async fn take_lease_pg(
+    pool: &sqlx::PgPool,
+    holder: &str,
+    lease: Duration,
+) -> Result<Option<(time::OffsetDateTime, Duration)>, sqlx::Error> {
+    let row: Option<(time::OffsetDateTime, f64)> = sqlx::query_as(
+        "UPDATE outbox_lease SET holder = $1, expires_at = clock_timestamp() + $2
+         WHERE id = 1 AND (holder = $1 OR expires_at < clock_timestamp())
+         RETURNING expires_at, EXTRACT(EPOCH FROM expires_at - clock_timestamp())::float8",
+    )
+    .bind(holder)
+    .bind(lease)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(token, left)| (token, Duration::try_from_secs_f64(left).unwrap_or_default())))
+}
+
+/// The lease on SQLite: the database is a file in this process, so its clock is ours.
+async fn take_lease_lite(
+    pool: &sqlx::SqlitePool,
+    holder: &str,
+    lease: Duration,
+) -> Result<Option<(Timestamp, Duration)>, sqlx::Error> {
+    let now = Timestamp::now();
+    let until = Timestamp::from(now.get() + lease);
+    let taken = sqlx::query(
+        "UPDATE outbox_lease SET holder = $1, expires_at = $2 WHERE id = 1 AND (holder = $1 OR expires_at < $3)",
+    )
+    .bind(holder)
+    .bind(until)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok((taken.rows_affected() == 1).then_some((until, lease)))
+}
 
 /// A relay pass failed; the rows stay in the outbox for the next pass.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
+    /// The publish did not finish while the lease was surely still ours.
+    #[error("publishing took longer than the lease allows ({0:?}); the batch stays for the next pass")]
+    LeaseRanOut(Duration),
+    /// Another relay took the lease over during the pass: its rows are its own now.
+    #[error("the outbox lease was taken over during the pass")]
+    Fenced,
     /// The outbox's database failed.
     #[error("outbox storage: {0}")]
     Storage(#[from] sqlx::Error),
     /// The bus refused the batch.
     #[error(transparent)]
     Bus(#[from] BusError),
+}
+
+/// A name for this replica that survives restarts: `INSTANCE_ID` when set (a pod name, say),
+/// else `<host name>:<port>` — two live processes on one host cannot share a port.
+pub fn instance_id(port: Option<u16>) -> String {
+    if let Some(id) = crate::config::optional("INSTANCE_ID") {
+        return id;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    match port {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    }
 }
 
 /// Moves outbox rows to the bus.
@@ -183,7 +273,9 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// A relay for the outbox in `db`.
+    /// A relay for the outbox in `db` under a random holder name: services set a stable
+    /// per-replica one with [`Relay::holder`] (see [`instance_id`]) so a restart after a crash
+    /// takes the lease back at once.
     pub fn new(db: Db, bus: Arc<dyn EventBus>) -> Self {
         Relay {
             db,
@@ -197,9 +289,27 @@ impl Relay {
         }
     }
 
+    /// Holds the lease under `holder`: the same name after a restart takes the lease back at
+    /// once; two live relays on one outbox must have different names.
+    pub fn holder(mut self, holder: impl Into<String>) -> Self {
+        self.holder = holder.into();
+        self
+    }
+
+    /// How long a lease lasts without renewal (30 s by default).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
     /// Notify it after committing an outbox row, to publish without waiting for the next poll.
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()
+    }
+
+    /// The holder name.
+    pub fn holder_name(&self) -> &str {
+        &self.holder
     }
 
     /// One pass: publishes up to a batch of rows; how many.

@@ -33,6 +33,19 @@ impl FieldError {
     }
 }
 
+/// Why `text` is not acceptable as a value shown to people and put in emails and headers:
+/// control characters (NUL, escape sequences, newlines in a one-line value) break mail
+/// headers, logs and terminals. `multiline` values (descriptions) may hold line breaks and
+/// tabs. `None` when fine.
+pub fn control_characters(text: &str, multiline: bool) -> Option<&'static str> {
+    let bad = text.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')));
+    match (bad, multiline) {
+        (false, _) => None,
+        (true, false) => Some("must not contain control characters such as line breaks or NUL"),
+        (true, true) => Some("must not contain control characters other than line breaks and tabs"),
+    }
+}
+
 /// An error response. `detail` is the original's field and always present.
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -96,6 +109,19 @@ impl Problem {
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    }
+
+    /// A database failure of the `store` store: 503 with `Retry-After` when the store is
+    /// unavailable for now (full disk, connection lost, locked; see
+    /// [`crate::db::is_unavailable`]) — the same request may be retried as it is — else
+    /// 500. The cause is logged, never sent.
+    pub fn storage(store: &str, err: &sqlx::Error) -> Self {
+        if crate::db::is_unavailable(err) {
+            tracing::warn!(store, error = %err, "store unavailable");
+            Self::unavailable(format!("The {store} store is temporarily unavailable. Please retry shortly."), 1)
+        } else {
+            Self::internal(&format_args!("{store} store: {err}"))
+        }
     }
 
     /// 503 with a `Retry-After`.

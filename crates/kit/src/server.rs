@@ -17,8 +17,62 @@ use tokio_util::sync::CancellationToken;
 /// Largest request body accepted by default (1 MiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// Checks that a service's stores and bus are reachable.
-pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
+/// Checks that a service can do its work: `Err` says what is wrong.
+pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// What `/ready` checks, built per service: its store can write, its consumers run.
+#[derive(Default)]
+pub struct Readiness {
+    checks: Vec<ReadinessCheck>,
+}
+
+impl Readiness {
+    /// Nothing to check yet.
+    pub fn new() -> Self {
+        Readiness::default()
+    }
+
+    /// The store `db` commits a write.
+    pub fn store(mut self, name: &'static str, db: crate::db::Db) -> Self {
+        self.checks.push(Arc::new(move || {
+            let db = db.clone();
+            Box::pin(async move { db.can_write().await.map_err(|e| format!("{name} store cannot write: {e}")) })
+        }));
+        self
+    }
+
+    /// The consumer loop reporting to `health` runs and moves.
+    pub fn consumer(mut self, health: crate::bus::consumer::ConsumerHealth) -> Self {
+        self.checks.push(Arc::new(move || {
+            let result = health.check();
+            Box::pin(async move { result })
+        }));
+        self
+    }
+
+    /// Any other check.
+    pub fn check(mut self, check: ReadinessCheck) -> Self {
+        self.checks.push(check);
+        self
+    }
+
+    /// All checks as one; every failure is reported.
+    pub fn build(self) -> ReadinessCheck {
+        let checks = Arc::new(self.checks);
+        Arc::new(move || {
+            let checks = checks.clone();
+            Box::pin(async move {
+                let mut failures = Vec::new();
+                for check in checks.iter() {
+                    if let Err(why) = check().await {
+                        failures.push(why);
+                    }
+                }
+                if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+            })
+        })
+    }
+}
 
 /// Wraps a service's API routes with the shared routes and layers.
 pub fn service_router(service: &'static str, api: Router, ready: ReadinessCheck) -> Router {
@@ -31,11 +85,13 @@ pub fn service_router(service: &'static str, api: Router, ready: ReadinessCheck)
         get(move || {
             let ready = ready.clone();
             async move {
-                if ready().await {
-                    (StatusCode::OK, axum::Json(serde_json::json!({"status": "READY", "service": service})))
-                        .into_response()
-                } else {
-                    Problem::unavailable(format!("{service} is not ready"), 5).into_response()
+                match ready().await {
+                    Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "READY", "service": service})))
+                        .into_response(),
+                    Err(why) => {
+                        tracing::warn!(service, reason = %why, "not ready");
+                        Problem::unavailable(format!("{service} is not ready: {why}"), 5).into_response()
+                    }
                 }
             }
         }),
@@ -97,12 +153,9 @@ pub async fn bind_service(host: &str, port: u16) -> Result<TcpListener, StartErr
     bind(host, port).await.map_err(|e| StartError::Bind(format!("{host}:{port}"), e))
 }
 
-/// Ready when the database answers.
+/// Ready when the service's store commits a write.
 pub fn database_ready(db: crate::db::Db) -> ReadinessCheck {
-    Arc::new(move || {
-        let db = db.clone();
-        Box::pin(async move { db.ping().await })
-    })
+    Readiness::new().store("service", db).build()
 }
 
 /// Serves `router` until `shutdown` is cancelled, then drains in-flight requests.

@@ -7,6 +7,7 @@ use crate::events::{CONSUMER_GROUP, Notifier, TOPICS};
 use crate::retry::RetryWorker;
 use crate::store::SqlNotificationStore;
 use kit::bus::EventBus;
+use kit::bus::consumer::ConsumerHealth;
 use kit::db::Db;
 use kit::outbox::Relay;
 pub use kit::server::StartError;
@@ -27,6 +28,7 @@ pub struct App {
     bus: Arc<dyn EventBus>,
     retry: RetryWorker,
     relay: Relay,
+    consumer: ConsumerHealth,
     db: Db,
 }
 
@@ -48,7 +50,8 @@ impl App {
             return Err(StartError::Other("email: the retry schedule needs a step and a poll interval".into()));
         }
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
-        let relay = Relay::new(db.clone(), bus.clone());
+        let relay = Relay::new(db.clone(), bus.clone())
+            .holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
         let store = Arc::new(SqlNotificationStore::new(db.clone(), relay.waker()));
         let store_name =
             config.from.split('<').next().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("Shop").to_owned();
@@ -61,12 +64,13 @@ impl App {
             retry_schedule: config.retry_schedule.clone(),
         });
         let retry = RetryWorker::new(notifier.clone(), config.retry_poll);
+        let consumer = ConsumerHealth::new(CONSUMER_GROUP, kit::bus::consumer::STUCK_AFTER);
         let router = kit::server::service_router(
             "notification-service",
             crate::routes::router(store),
-            kit::server::database_ready(db.clone()),
+            kit::server::Readiness::new().store("notification", db.clone()).consumer(consumer.clone()).build(),
         );
-        Ok(App { listener, router, notifier, bus, retry, relay, db })
+        Ok(App { listener, router, notifier, bus, retry, relay, consumer, db })
     }
 
     /// The bound port.
@@ -81,8 +85,9 @@ impl App {
         let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
         let retry = tokio::spawn(self.retry.run(shutdown.clone()));
         let consumer = tokio::spawn({
-            let (bus, notifier, shutdown) = (self.bus.clone(), self.notifier.clone(), shutdown.clone());
-            async move { kit::bus::consumer::run(bus, CONSUMER_GROUP, &TOPICS, notifier, shutdown).await }
+            let (bus, notifier, health, shutdown) =
+                (self.bus.clone(), self.notifier.clone(), self.consumer.clone(), shutdown.clone());
+            async move { kit::bus::consumer::run_reporting(bus, CONSUMER_GROUP, &TOPICS, notifier, health, shutdown).await }
         });
         let served = kit::server::serve(self.listener, self.router, shutdown.clone()).await;
         shutdown.cancel();

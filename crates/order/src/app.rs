@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-kit::migrations!(MIGRATIONS; 1 "orders" "0001_orders.sql");
+kit::migrations!(MIGRATIONS; 1 "orders" "0001_orders.sql", 2 "void orders and idempotency claims" "0002_void_and_claims.sql");
 
 /// A built, not yet running, order service.
 pub struct App {
@@ -39,7 +39,8 @@ impl App {
         listener: TcpListener,
     ) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
-        let relay = Relay::new(db.clone(), bus);
+        let relay =
+            Relay::new(db.clone(), bus).holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
         let placement = Placement {
             store: Arc::new(SqlOrderStore::new(db.clone(), relay.waker())),
             catalog: ServiceClient::new("product-service", config.product_service_url.clone(), config.peer_timeout),
@@ -48,11 +49,13 @@ impl App {
                 config.inventory_service_url.clone(),
                 config.peer_timeout,
             ),
+            key_wait: config.key_wait(),
+            key_stale: config.key_stale(),
         };
         let router = kit::server::service_router(
             "order-service",
             router(AppState { placement }),
-            kit::server::database_ready(db.clone()),
+            kit::server::Readiness::new().store("order", db.clone()).build(),
         );
         Ok(App { listener, router, relay, db })
     }

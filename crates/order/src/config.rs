@@ -23,19 +23,47 @@ pub struct Config {
 
 impl Config {
     /// From `ORDER_HOST`, `ORDER_PORT`, `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`,
-    /// `PRODUCT_SERVICE_URL`, `INVENTORY_SERVICE_URL`, `PEER_TIMEOUT_MS`.
+    /// `PRODUCT_SERVICE_URL`, `INVENTORY_SERVICE_URL` and the tunables of [`Config::embedded`].
     pub fn from_env() -> Result<Config, ConfigError> {
-        Ok(Config {
-            host: config::optional("ORDER_HOST").unwrap_or_else(|| "0.0.0.0".into()),
-            port: config::parse_or("ORDER_PORT", 8002)?,
-            database: DbOptions {
+        Config::embedded(
+            config::optional("ORDER_HOST").unwrap_or_else(|| "0.0.0.0".into()),
+            config::parse_or("ORDER_PORT", 8002)?,
+            DbOptions {
                 url: config::required("DATABASE_URL")?,
                 schema: "orders".into(),
                 max_connections: config::parse_or("DATABASE_MAX_CONNECTIONS", 16)?,
             },
-            product_service_url: config::url_or("PRODUCT_SERVICE_URL", "http://127.0.0.1:8001")?,
-            inventory_service_url: config::url_or("INVENTORY_SERVICE_URL", "http://127.0.0.1:8003")?,
-            peer_timeout: config::millis_or("PEER_TIMEOUT_MS", Duration::from_secs(5))?,
-        })
+            config::url_or("PRODUCT_SERVICE_URL", "http://127.0.0.1:8001")?,
+            config::url_or("INVENTORY_SERVICE_URL", "http://127.0.0.1:8003")?,
+        )
+    }
+
+    /// A service at `host:port` on `database` with these peers (what `shop up` decides for
+    /// the whole platform); every tunable comes from the environment with the same readers
+    /// and checks as [`Config::from_env`]: `PEER_TIMEOUT_MS` (> 0).
+    pub fn embedded(
+        host: String,
+        port: u16,
+        database: DbOptions,
+        product_service_url: String,
+        inventory_service_url: String,
+    ) -> Result<Config, ConfigError> {
+        let peer_timeout = config::millis_or("PEER_TIMEOUT_MS", Duration::from_secs(5))?;
+        if peer_timeout.is_zero() {
+            return Err(ConfigError::new("PEER_TIMEOUT_MS", "must be greater than 0"));
+        }
+        Ok(Config { host, port, database, product_service_url, inventory_service_url, peer_timeout })
+    }
+
+    /// How long a request waits for another holding its Idempotency-Key: long enough for
+    /// that one to reserve and write (two peer calls).
+    pub fn key_wait(&self) -> Duration {
+        self.peer_timeout * 2 + Duration::from_secs(1)
+    }
+
+    /// When a claimed Idempotency-Key whose order never appeared counts as abandoned: well
+    /// past anything its request could still be doing.
+    pub fn key_stale(&self) -> Duration {
+        self.peer_timeout * 4 + Duration::from_secs(5)
     }
 }

@@ -190,12 +190,18 @@ impl PlaceOrderBody {
     /// Validates, naming every field at fault.
     pub fn parse(self) -> Result<PlaceOrder, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let customer_name = self.customer_name.unwrap_or_default().trim().to_owned();
-        if customer_name.is_empty() || customer_name.chars().count() > 200 {
+        let raw_name = self.customer_name.unwrap_or_default();
+        let customer_name = raw_name.trim().to_owned();
+        if let Some(problem) = kit::problem::control_characters(&raw_name, false) {
+            errors.push(FieldError::new("customer_name", problem));
+        } else if customer_name.is_empty() || customer_name.chars().count() > 200 {
             errors.push(FieldError::new("customer_name", "is required, 1 to 200 characters"));
         }
-        let customer_email = self.customer_email.unwrap_or_default().trim().to_owned();
-        if !valid_email(&customer_email) {
+        let raw_email = self.customer_email.unwrap_or_default();
+        let customer_email = raw_email.trim().to_owned();
+        if let Some(problem) = kit::problem::control_characters(&raw_email, false) {
+            errors.push(FieldError::new("customer_email", problem));
+        } else if !valid_email(&customer_email) {
             errors.push(FieldError::new("customer_email", "must be a valid email address"));
         }
         let items = self.items.unwrap_or_default();
@@ -211,7 +217,10 @@ impl PlaceOrderBody {
                     "must be 1 to 64 letters, digits, '.', '_' or '-'",
                 ));
             }
-            if item.product_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            if let Some(problem) = item.product_name.as_deref().and_then(|n| kit::problem::control_characters(n, false))
+            {
+                errors.push(FieldError::new(format!("items[{i}].product_name"), problem));
+            } else if item.product_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
                 errors.push(FieldError::new(format!("items[{i}].product_name"), "must be at most 200 characters"));
             }
             let quantity = item.quantity.unwrap_or(0);

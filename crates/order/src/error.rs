@@ -46,9 +46,15 @@ pub enum OrderError {
     /// Cancelling a shipped or delivered order.
     #[error("Cannot cancel order with status {0}")]
     NotCancellable(&'static str),
-    /// A peer service is down or failing.
-    #[error("{0} is temporarily unavailable. Please try again later.")]
-    Unavailable(&'static str),
+    /// A peer service is down or failing; the detail says which and why.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Another request with the same Idempotency-Key is still being placed.
+    #[error("A request with this Idempotency-Key is in progress; retry it to get its result")]
+    KeyInProgress,
+    /// The stock hold expired (and was released) before the order could be saved.
+    #[error("The stock held for this order expired before the order was saved; please place it again")]
+    HoldExpired,
     /// A signed-in customer is required (until authentication lands).
     #[error("Authentication required")]
     Unauthenticated,
@@ -83,8 +89,11 @@ impl IntoResponse for OrderError {
             | OrderError::IllegalTransition { .. }
             | OrderError::NotCancellable(_) => Problem::conflict(self.to_string()),
             OrderError::Unavailable(_) => Problem::unavailable(self.to_string(), 5),
+            OrderError::KeyInProgress => Problem::conflict(self.to_string()),
+            OrderError::HoldExpired => Problem::unavailable(self.to_string(), 1),
             OrderError::Unauthenticated => Problem::new(axum::http::StatusCode::UNAUTHORIZED, self.to_string()),
             OrderError::Internal(ref cause) => Problem::internal(cause),
+            OrderError::Store(StoreError::Database(err)) => Problem::storage("order", &err),
             OrderError::Store(err) => Problem::internal(&err),
         };
         problem.into_response()

@@ -6,7 +6,7 @@ use crate::placement::Placement;
 use crate::store::StatusOutcome;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use axum::{Json as AxumJson, Router};
 use kit::problem::{FieldError, Json, Query};
 use serde::Deserialize;
@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/orders/{id}", get(fetch))
         .route("/api/orders/{id}/status", patch(set_status))
         .route("/api/orders/{id}/cancel", patch(cancel))
+        .route("/api/orders/{id}/void", post(void))
         .with_state(state)
 }
 
@@ -138,4 +139,16 @@ async fn set_status(
 /// Cancelling twice returns the cancelled order and queues no second event.
 async fn cancel(State(state): State<AppState>, Path(raw): Path<String>) -> Result<AxumJson<Order>, OrderError> {
     change(&state, raw, Status::Cancelled).await
+}
+
+/// Internal: the inventory's expiry sweeper asks to void the id of an order whose stock hold
+/// expired. Voided (now or before) → `{"voided": true}`, and no order with this id can ever
+/// be written; an order with the id exists → `{"voided": false}` (the hold must stay).
+async fn void(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<AxumJson<serde_json::Value>, OrderError> {
+    let id = order_id(&raw)?;
+    let voided = state.placement.store.void(id).await? == crate::store::Voided::Voided;
+    Ok(AxumJson(serde_json::json!({"order_id": id, "voided": voided})))
 }

@@ -1,9 +1,10 @@
 //! Order persistence behind [`OrderStore`]. SQLite and PostgreSQL share one implementation
 //! (the SQL is written once and instantiated per backend by a macro).
 //!
-//! Placing an order is ONE transaction: the order, its lines, its `order-placed` outbox row
-//! and its idempotency key. A status change is one transaction too: the new status and the
-//! event that announces it.
+//! Placing an order is ONE transaction: the order, its lines and its `order-placed` outbox
+//! row. A status change is one transaction too: the new status and the event that announces
+//! it. An Idempotency-Key is claimed (with the order's id) before stock is reserved; a void
+//! order id is a tombstone row that no order can be written over.
 
 use crate::domain::{Order, OrderItem, Status};
 use async_trait::async_trait;
@@ -19,9 +20,9 @@ use uuid::Uuid;
 /// A store failure or a refused write.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Another request already used this idempotency key.
-    #[error("idempotency key already used")]
-    IdempotencyKeyTaken,
+    /// An order (or a void tombstone) with this id exists already.
+    #[error("order id already used")]
+    IdTaken,
     /// The random order number collided with an existing one.
     #[error("order number already used")]
     NumberTaken,
@@ -43,16 +44,50 @@ pub enum StatusOutcome {
     NotFound,
 }
 
+/// What claiming an Idempotency-Key found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyClaim {
+    /// The key is this request's now, for the order id it gave.
+    Claimed,
+    /// An earlier request holds the key.
+    Held {
+        /// The earlier request's fingerprint.
+        fingerprint: String,
+        /// The id its order has (or will have).
+        order_id: Uuid,
+        /// When it claimed the key.
+        claimed_at: OffsetDateTime,
+    },
+}
+
+/// What voiding an order id did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voided {
+    /// The id is void (now or before): no order with it can ever be written.
+    Voided,
+    /// An order with this id exists.
+    Exists,
+}
+
 /// Order persistence.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
-    /// Writes the order, its lines, its `order-placed` event and, when given, its idempotency
-    /// key `(key, fingerprint)`, in one transaction.
-    async fn insert(&self, order: &Order, idempotency: Option<(&str, &str)>) -> Result<(), StoreError>;
-    /// One order with its lines.
+    /// Writes the order, its lines and its `order-placed` event in one transaction.
+    /// [`StoreError::IdTaken`] when the id is taken (by an order, or void).
+    async fn insert(&self, order: &Order) -> Result<(), StoreError>;
+    /// One order with its lines (never a void one).
     async fn get(&self, id: Uuid) -> Result<Option<Order>, StoreError>;
-    /// The fingerprint and order recorded under an idempotency key.
-    async fn idempotent_order(&self, key: &str) -> Result<Option<(String, Uuid)>, StoreError>;
+    /// Claims `key` for a request with `fingerprint` whose order will be `order_id`, or
+    /// finds the request that holds it.
+    async fn claim_key(&self, key: &str, fingerprint: &str, order_id: Uuid) -> Result<KeyClaim, StoreError>;
+    /// Takes over a claim abandoned since `claimed_at` (its request died); whether it did.
+    async fn take_over_key(&self, key: &str, claimed_at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Gives up this request's claim on `key` (its order was not written), so a retry with
+    /// the key starts afresh.
+    async fn release_key(&self, key: &str, order_id: Uuid) -> Result<(), StoreError>;
+    /// Makes `id` void unless an order holds it: from then on no order with it can be
+    /// written (the inventory releases its stock hold after this).
+    async fn void(&self, id: Uuid) -> Result<Voided, StoreError>;
     /// A page of orders, newest first, optionally of one customer, and the total.
     async fn list(&self, email: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Order>, i64), StoreError>;
     /// Moves an order to `to` if the state machine allows it, writing its event.
@@ -139,10 +174,10 @@ fn classify(err: sqlx::Error) -> StoreError {
         }
         _ => return StoreError::Database(err),
     };
-    if conflict.contains("idempotency") {
-        StoreError::IdempotencyKeyTaken
-    } else if conflict.contains("order_number") {
+    if conflict.contains("order_number") {
         StoreError::NumberTaken
+    } else if conflict.contains("orders_pkey") || conflict.contains("orders.id") {
+        StoreError::IdTaken
     } else {
         StoreError::Database(err)
     }
@@ -176,7 +211,7 @@ macro_rules! item_columns {
 }
 
 macro_rules! order_backend {
-    ($module:ident, $Db:ty, begin = $begin:literal, lock_row = $lock_row:literal, one_statement = $one_statement:expr) => {
+    ($module:ident, $Db:ty, begin = $begin:literal, lock_row = $lock_row:literal, one_statement = $one_statement:expr, by_ids = $by_ids:literal) => {
         mod $module {
             use super::*;
             use kit::outbox::$module as outbox;
@@ -184,13 +219,9 @@ macro_rules! order_backend {
             type Pool = sqlx::Pool<$Db>;
             type Conn = <$Db as sqlx::Database>::Connection;
 
-            pub async fn insert(
-                pool: &Pool,
-                order: &Order,
-                idempotency: Option<(&str, &str)>,
-            ) -> Result<(), StoreError> {
+            pub async fn insert(pool: &Pool, order: &Order) -> Result<(), StoreError> {
                 if let Some(sql) = $one_statement {
-                    return insert_in_one_statement(pool, sql, order, idempotency).await;
+                    return insert_in_one_statement(pool, sql, order).await;
                 }
                 let mut tx = pool.begin_with($begin).await?;
                 sqlx::query(concat!(
@@ -227,29 +258,12 @@ macro_rules! order_backend {
                     .await?;
                 }
                 outbox::enqueue(&mut tx, &order_event(order, OrderEventKind::Placed)).await?;
-                if let Some((key, fingerprint)) = idempotency {
-                    sqlx::query(
-                        "INSERT INTO idempotency_keys (key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(key)
-                    .bind(fingerprint)
-                    .bind(order.id)
-                    .bind(Timestamp::from(order.created_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
-                }
                 tx.commit().await.map_err(classify)
             }
 
-            /// The order, its lines, its event and its key as one statement: a single round
-            /// trip that is atomic by itself.
-            async fn insert_in_one_statement(
-                pool: &Pool,
-                sql: &'static str,
-                order: &Order,
-                idempotency: Option<(&str, &str)>,
-            ) -> Result<(), StoreError> {
+            /// The order, its lines and its event as one statement: a single round trip
+            /// that is atomic by itself.
+            async fn insert_in_one_statement(pool: &Pool, sql: &'static str, order: &Order) -> Result<(), StoreError> {
                 let items: Vec<serde_json::Value> = order
                     .items
                     .iter()
@@ -271,8 +285,6 @@ macro_rules! order_backend {
                     .bind(Timestamp::from(order.created_at))
                     .bind(Timestamp::from(order.updated_at))
                     .bind(sqlx::types::Json(items))
-                    .bind(idempotency.map(|(key, _)| key))
-                    .bind(idempotency.map(|(_, fingerprint)| fingerprint))
                     .bind(&event.topic)
                     .bind(&event.key)
                     .bind(serde_json::to_string(&event.headers).unwrap_or_else(|_| "[]".into()))
@@ -285,9 +297,9 @@ macro_rules! order_backend {
 
             async fn load(conn: &mut Conn, id: Uuid, lock: bool) -> Result<Option<Order>, StoreError> {
                 let sql = if lock {
-                    concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1", $lock_row)
+                    concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1 AND NOT void", $lock_row)
                 } else {
-                    concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1")
+                    concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1 AND NOT void")
                 };
                 let row: Option<OrderRow> = sqlx::query_as(sql).bind(id).fetch_optional(&mut *conn).await?;
                 let Some(row) = row else { return Ok(None) };
@@ -307,11 +319,70 @@ macro_rules! order_backend {
                 load(&mut conn, id, false).await
             }
 
-            pub async fn idempotent_order(pool: &Pool, key: &str) -> Result<Option<(String, Uuid)>, StoreError> {
-                Ok(sqlx::query_as("SELECT fingerprint, order_id FROM idempotency_keys WHERE key = $1")
+            pub async fn claim_key(pool: &Pool, key: &str, fingerprint: &str, order_id: Uuid) -> Result<KeyClaim, StoreError> {
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_claims (key, fingerprint, order_id, claimed_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(fingerprint)
+                .bind(order_id)
+                .bind(Timestamp::now())
+                .execute(pool)
+                .await?;
+                if claimed.rows_affected() == 1 {
+                    return Ok(KeyClaim::Claimed);
+                }
+                let held: Option<(String, Uuid, OffsetDateTime)> =
+                    sqlx::query_as("SELECT fingerprint, order_id, claimed_at FROM idempotency_claims WHERE key = $1")
+                        .bind(key)
+                        .fetch_optional(pool)
+                        .await?;
+                match held {
+                    Some((fingerprint, order_id, claimed_at)) => Ok(KeyClaim::Held { fingerprint, order_id, claimed_at }),
+                    // Released between the two statements: try once more.
+                    None => Box::pin(claim_key(pool, key, fingerprint, order_id)).await,
+                }
+            }
+
+            pub async fn take_over_key(pool: &Pool, key: &str, claimed_at: OffsetDateTime) -> Result<bool, StoreError> {
+                let taken = sqlx::query("UPDATE idempotency_claims SET claimed_at = $3 WHERE key = $1 AND claimed_at = $2")
                     .bind(key)
-                    .fetch_optional(pool)
-                    .await?)
+                    .bind(Timestamp::from(claimed_at))
+                    .bind(Timestamp::now())
+                    .execute(pool)
+                    .await?;
+                Ok(taken.rows_affected() == 1)
+            }
+
+            pub async fn release_key(pool: &Pool, key: &str, order_id: Uuid) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM idempotency_claims WHERE key = $1 AND order_id = $2")
+                    .bind(key)
+                    .bind(order_id)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn void(pool: &Pool, id: Uuid) -> Result<Voided, StoreError> {
+                // The tombstone takes the id through the primary key, so it and a concurrent
+                // insert of the order are serialised by the index: exactly one of them wins.
+                let now = Timestamp::now();
+                let inserted = sqlx::query(concat!(
+                    "INSERT INTO orders (",
+                    order_columns!(),
+                    ", void) VALUES ($1, $2, '', '', 0, 'CANCELLED', $3, $3, TRUE) ON CONFLICT (id) DO NOTHING"
+                ))
+                .bind(id)
+                .bind(format!("VOID-{}", id.simple()))
+                .bind(now)
+                .execute(pool)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    return Ok(Voided::Voided);
+                }
+                let (void,): (bool,) = sqlx::query_as("SELECT void FROM orders WHERE id = $1").bind(id).fetch_one(pool).await?;
+                Ok(if void { Voided::Voided } else { Voided::Exists })
             }
 
             pub async fn list(
@@ -330,27 +401,39 @@ macro_rules! order_backend {
                                 order_columns!(),
                                 " FROM orders WHERE ",
                                 $filter,
-                                " ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+                                " AND NOT void ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
                             ),
-                            concat!(
-                                "SELECT ",
-                                item_columns!("i."),
-                                " FROM order_items i JOIN (SELECT id FROM orders WHERE ",
-                                $filter,
-                                " ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3) o ON o.id = i.order_id
-                                 ORDER BY i.order_id, i.position"
-                            ),
-                            concat!("SELECT COUNT(*) FROM orders WHERE ", $filter),
+                            concat!("SELECT COUNT(*) FROM orders WHERE ", $filter, " AND NOT void"),
                         )
                     };
                 }
-                let (orders_sql, items_sql, count_sql) =
+                let (orders_sql, count_sql) =
                     if email.is_some() { page_queries!("customer_email = $1") } else { page_queries!("$1 IS NULL") };
                 let rows: Vec<OrderRow> =
                     sqlx::query_as(orders_sql).bind(email).bind(limit).bind(offset).fetch_all(pool).await?;
-                let items: Vec<ItemRow> =
-                    sqlx::query_as(items_sql).bind(email).bind(limit).bind(offset).fetch_all(pool).await?;
-                let (total,): (i64,) = sqlx::query_as(count_sql).bind(email).fetch_one(pool).await?;
+                // The lines of exactly the orders on the page, by their ids: a second paged query
+                // would see another page if an order were inserted in between.
+                let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+                let items: Vec<ItemRow> = if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    sqlx::query_as(concat!(
+                        "SELECT ",
+                        item_columns!(""),
+                        " FROM order_items WHERE order_id IN ",
+                        $by_ids,
+                        " ORDER BY order_id, position"
+                    ))
+                    .bind(sqlx::types::Json(&ids))
+                    .fetch_all(pool)
+                    .await?
+                };
+                let total = if offset == 0 && (rows.len() as i64) < limit {
+                    rows.len() as i64
+                } else {
+                    let (total,): (i64,) = sqlx::query_as(count_sql).bind(email).fetch_one(pool).await?;
+                    total
+                };
                 let mut items_by_order: std::collections::HashMap<Uuid, Vec<OrderItem>> =
                     std::collections::HashMap::new();
                 for row in items {
@@ -403,19 +486,31 @@ const PG_INSERT_ORDER: &str = "WITH o AS (
         INSERT INTO order_items (id, order_id, product_id, product_name, quantity, unit_cents, total_cents, position)
         SELECT (x->>'id')::uuid, $1, x->>'product_id', x->>'product_name', (x->>'quantity')::bigint,
                (x->>'unit_cents')::bigint, (x->>'total_cents')::bigint, t.ord - 1
-        FROM jsonb_array_elements($9::jsonb) WITH ORDINALITY AS t(x, ord)),
-    k AS (
-        INSERT INTO idempotency_keys (key, fingerprint, order_id, created_at)
-        SELECT $10::text, $11::text, $1, $7 WHERE $10::text IS NOT NULL)
-    INSERT INTO outbox (topic, key, headers, payload) VALUES ($12, $13, $14, $15)";
+        FROM jsonb_array_elements($9::jsonb) WITH ORDINALITY AS t(x, ord))
+    INSERT INTO outbox (topic, key, headers, payload) VALUES ($10, $11, $12, $13)";
 
-order_backend!(pg, sqlx::Postgres, begin = "BEGIN", lock_row = " FOR UPDATE", one_statement = Some(PG_INSERT_ORDER));
-order_backend!(lite, sqlx::Sqlite, begin = "BEGIN IMMEDIATE", lock_row = "", one_statement = None::<&'static str>);
+order_backend!(
+    pg,
+    sqlx::Postgres,
+    begin = "BEGIN",
+    lock_row = " FOR UPDATE",
+    one_statement = Some(PG_INSERT_ORDER),
+    by_ids = "(SELECT (jsonb_array_elements_text($1::jsonb))::uuid)"
+);
+order_backend!(
+    lite,
+    sqlx::Sqlite,
+    begin = "BEGIN IMMEDIATE",
+    lock_row = "",
+    one_statement = None::<&'static str>,
+    // sqlx stores a UUID on SQLite as its 16 bytes; the JSON array carries them as text.
+    by_ids = "(SELECT unhex(replace(value, '-', '')) FROM json_each($1))"
+);
 
 #[async_trait]
 impl OrderStore for SqlOrderStore {
-    async fn insert(&self, order: &Order, idempotency: Option<(&str, &str)>) -> Result<(), StoreError> {
-        kit::on_backend!(self, insert(order, idempotency))?;
+    async fn insert(&self, order: &Order) -> Result<(), StoreError> {
+        kit::on_backend!(self, insert(order))?;
         self.published.notify_one();
         Ok(())
     }
@@ -424,8 +519,20 @@ impl OrderStore for SqlOrderStore {
         kit::on_backend!(self, get(id))
     }
 
-    async fn idempotent_order(&self, key: &str) -> Result<Option<(String, Uuid)>, StoreError> {
-        kit::on_backend!(self, idempotent_order(key))
+    async fn claim_key(&self, key: &str, fingerprint: &str, order_id: Uuid) -> Result<KeyClaim, StoreError> {
+        kit::on_backend!(self, claim_key(key, fingerprint, order_id))
+    }
+
+    async fn take_over_key(&self, key: &str, claimed_at: OffsetDateTime) -> Result<bool, StoreError> {
+        kit::on_backend!(self, take_over_key(key, claimed_at))
+    }
+
+    async fn release_key(&self, key: &str, order_id: Uuid) -> Result<(), StoreError> {
+        kit::on_backend!(self, release_key(key, order_id))
+    }
+
+    async fn void(&self, id: Uuid) -> Result<Voided, StoreError> {
+        kit::on_backend!(self, void(id))
     }
 
     async fn list(&self, email: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Order>, i64), StoreError> {

@@ -38,12 +38,13 @@ impl App {
         listener: TcpListener,
     ) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
-        let relay = Relay::new(db.clone(), bus);
+        let relay =
+            Relay::new(db.clone(), bus).holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
         let store = Arc::new(SqlProductStore::new(db.clone(), relay.waker()));
         let router = kit::server::service_router(
             "product-service",
             router(AppState { store: store.clone() }),
-            kit::server::database_ready(db.clone()),
+            kit::server::Readiness::new().store("product", db.clone()).build(),
         );
         Ok(App { listener, router, relay, store, db })
     }

@@ -128,7 +128,12 @@ impl Errors {
     }
 
     fn text(&mut self, field: &str, value: Option<String>, max: usize, allow_empty: bool) -> Option<String> {
-        let value = value?.trim().to_owned();
+        let value = value?;
+        if let Some(problem) = kit::problem::control_characters(&value, field == "description") {
+            self.add(field, problem);
+            return None;
+        }
+        let value = value.trim().to_owned();
         if value.is_empty() && !allow_empty {
             self.add(field, "must not be empty");
             return None;
@@ -168,6 +173,10 @@ impl Errors {
         }
         let mut out: Vec<String> = Vec::with_capacity(tags.len());
         for (i, tag) in tags.into_iter().enumerate() {
+            if let Some(problem) = kit::problem::control_characters(&tag, false) {
+                self.add(&format!("tags[{i}]"), problem);
+                continue;
+            }
             let tag = tag.trim().to_lowercase();
             if tag.is_empty() || tag.chars().count() > MAX_TAG {
                 self.add(&format!("tags[{i}]"), format!("must be 1 to {MAX_TAG} characters"));
@@ -180,7 +189,9 @@ impl Errors {
 
     fn image_url(&mut self, url: String) -> Option<String> {
         let url = url.trim().to_owned();
-        if url.len() > MAX_URL {
+        if let Some(problem) = kit::problem::control_characters(&url, false) {
+            self.add("image_url", problem);
+        } else if url.len() > MAX_URL {
             self.add("image_url", format!("must be at most {MAX_URL} characters"));
         } else if !(url.starts_with("https://") || url.starts_with("http://")) {
             self.add("image_url", "must be an http(s) URL");

@@ -47,6 +47,7 @@ impl IntoResponse for ProductError {
             ProductError::Duplicate(_) => Problem::conflict(self.to_string()),
             ProductError::InvalidId | ProductError::NoFields => Problem::bad_request(self.to_string()),
             ProductError::Invalid(errors) => Problem::validation(errors),
+            ProductError::Store(StoreError::Database(err)) => Problem::storage("product", &err),
             ProductError::Store(err) => Problem::internal(&err),
         };
         problem.into_response()

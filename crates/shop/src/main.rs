@@ -13,7 +13,7 @@ use kit::bus::log::EventLog;
 use kit::config;
 use kit::db::DbOptions;
 use kit::telemetry::LogFormat;
-use shop::platform::{self, PlatformConfig, Ports, Stores};
+use shop::platform::{self, Overrides, PlatformConfig, Ports, Stores};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,11 +93,10 @@ async fn up(data_dir: PathBuf, host: String, seed_demo: bool) -> anyhow::Result<
         },
         stores: Stores::Sqlite(data_dir.clone()),
         pool_size: 1,
-        reservation_ttl: config::seconds_or("RESERVATION_TTL_SECS", Duration::from_secs(900))?,
         seed_demo,
         kafka: kafka_config()?,
         mail: None,
-        admin_email: config::optional("ADMIN_EMAIL").unwrap_or_else(|| "admin@shop.local".into()),
+        overrides: Overrides::default(),
     };
     let shutdown = kit::shutdown::on_signal();
     let running = platform::start(config, shutdown.clone()).await?;

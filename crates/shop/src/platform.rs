@@ -9,7 +9,6 @@ use kit::db::DbOptions;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Where the platform keeps its data.
@@ -53,7 +52,10 @@ impl Ports {
     pub const ANY: Ports = Ports { gateway: 0, product: 0, order: 0, inventory: 0, notification: 0 };
 }
 
-/// How to run the platform.
+/// How to run the platform. Every service's tunables (timeouts, TTLs, retry schedules,
+/// senders) come from the environment through the same readers `shop serve` uses
+/// (`Config::embedded` of each service); only where the services listen and store is the
+/// platform's decision, plus the overrides tests need.
 #[derive(Debug, Clone)]
 pub struct PlatformConfig {
     /// Listen address of every service.
@@ -64,16 +66,26 @@ pub struct PlatformConfig {
     pub stores: Stores,
     /// PostgreSQL pool size per service.
     pub pool_size: u32,
-    /// How long a reservation waits for its order.
-    pub reservation_ttl: Duration,
     /// Load the demo catalog into an empty store.
     pub seed_demo: bool,
     /// Kafka instead of the embedded event log.
     pub kafka: Option<KafkaConfig>,
     /// Where emails go (default: `.eml` files in `<data dir>/mail`, or the log on PostgreSQL).
     pub mail: Option<notification::Transport>,
-    /// Recipient of low-stock alerts.
-    pub admin_email: String,
+    /// Settings that replace what the environment says (tests).
+    pub overrides: Overrides,
+}
+
+/// Values that replace the environment's for one platform (tests run many platforms in one
+/// process, where the environment cannot differ).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `RESERVATION_TTL_SECS`.
+    pub reservation_ttl: Option<Duration>,
+    /// `ADMIN_EMAIL`.
+    pub admin_email: Option<String>,
+    /// `EMAIL_RETRY_SCHEDULE`.
+    pub email_retry_schedule: Option<Vec<Duration>>,
 }
 
 /// Start-up failures, naming the service.
@@ -85,9 +97,21 @@ pub enum PlatformError {
     /// A port could not be bound.
     #[error("{0}: cannot bind {1}: {2}")]
     Bind(&'static str, String, std::io::Error),
+    /// A setting is unusable.
+    #[error(transparent)]
+    Config(#[from] kit::config::ConfigError),
     /// Something else failed at start-up.
     #[error("{0}: {1}")]
     Start(&'static str, String),
+}
+
+type ServiceTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// A service running in the platform, with its own stop signal.
+struct Running {
+    name: &'static str,
+    stop: CancellationToken,
+    task: ServiceTask,
 }
 
 /// A running platform.
@@ -96,7 +120,7 @@ pub struct Platform {
     pub ports: Ports,
     /// The embedded event log (tests read topics from it; unused when Kafka carries events).
     pub events: EventLog,
-    tasks: JoinSet<(&'static str, std::io::Result<()>)>,
+    supervisor: tokio::task::JoinHandle<Vec<String>>,
 }
 
 impl Platform {
@@ -105,18 +129,48 @@ impl Platform {
         format!("http://127.0.0.1:{}", self.ports.gateway)
     }
 
-    /// Waits until every service has stopped (after `shutdown` was cancelled).
-    pub async fn wait(mut self) -> Result<(), String> {
-        let mut failures = Vec::new();
-        while let Some(joined) = self.tasks.join_next().await {
-            match joined {
-                Ok((_, Ok(()))) => {}
-                Ok((name, Err(err))) => failures.push(format!("{name}: {err}")),
-                Err(err) => failures.push(format!("task: {err}")),
+    /// Waits until every service has stopped (after `shutdown` was cancelled, or a service
+    /// failed).
+    pub async fn wait(self) -> Result<(), String> {
+        match self.supervisor.await {
+            Ok(failures) if failures.is_empty() => Ok(()),
+            Ok(failures) => Err(failures.join("; ")),
+            Err(err) => Err(format!("supervisor: {err}")),
+        }
+    }
+}
+
+/// Stops the services in stages once `shutdown` is cancelled (or one of them ends by
+/// itself): first the gateway, so no new request enters, and it drains; then the order
+/// service, whose in-flight placements still need their peers; then everyone else. Stopping
+/// all at once failed accepted orders with 503s from peers that were already gone.
+async fn supervise(stages: Vec<Vec<Running>>, shutdown: CancellationToken) -> Vec<String> {
+    let any_ended = async {
+        loop {
+            if stages.iter().flatten().any(|s| s.task.is_finished()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = any_ended => tracing::warn!("a service stopped by itself; stopping the platform"),
+    }
+    let mut failures = Vec::new();
+    for stage in stages {
+        for service in &stage {
+            service.stop.cancel();
+        }
+        for service in stage {
+            match service.task.await {
+                Ok(Ok(())) => tracing::info!(service = service.name, "stopped"),
+                Ok(Err(err)) => failures.push(format!("{}: {err}", service.name)),
+                Err(err) => failures.push(format!("{}: {err}", service.name)),
             }
         }
-        if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
     }
+    failures
 }
 
 async fn bind(name: &'static str, host: &str, port: u16) -> Result<tokio::net::TcpListener, PlatformError> {
@@ -126,6 +180,15 @@ async fn bind(name: &'static str, host: &str, port: u16) -> Result<tokio::net::T
 fn local_url(listener: &tokio::net::TcpListener) -> String {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     format!("http://127.0.0.1:{port}")
+}
+
+fn spawn_service<F, Fut>(name: &'static str, run: F) -> Running
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let stop = CancellationToken::new();
+    Running { name, task: tokio::spawn(run(stop.clone())), stop }
 }
 
 /// Opens the stores, binds every port, seeds, and starts serving; returns once all are up.
@@ -166,37 +229,47 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
         (None, Stores::Sqlite(dir)) => notification::Transport::Files(dir.join("mail")),
         (None, Stores::Postgres(_)) => notification::Transport::Log,
     };
-    let notification_config = notification::Config {
-        host: config.host.clone(),
-        port: config.ports.notification,
-        database: config.stores.options("notification", config.pool_size),
-        transport: mail,
-        from: notification::config::default_from().to_owned(),
-        admin_email: config.admin_email.clone(),
-        send_attempts: 3,
-        retry_delay: Duration::from_millis(200),
-    };
+    let options = |name| config.stores.options(name, config.pool_size);
+    let host = config.host.clone();
+    let overrides = &config.overrides;
 
-    let product_config = product::Config {
-        host: config.host.clone(),
-        port: config.ports.product,
-        database: config.stores.options("product", config.pool_size),
-    };
-    let inventory_config = inventory::Config {
-        host: config.host.clone(),
-        port: config.ports.inventory,
-        database: config.stores.options("inventory", config.pool_size),
-        reservation_ttl: config.reservation_ttl,
-        order_service_url: Some(order_url.clone()),
-    };
-    let order_config = order::Config {
-        host: config.host.clone(),
-        port: config.ports.order,
-        database: config.stores.options("orders", config.pool_size),
-        product_service_url: product_url.clone(),
-        inventory_service_url: inventory_url.clone(),
-        peer_timeout: Duration::from_secs(5),
-    };
+    let mut notification_config =
+        notification::Config::embedded(host.clone(), config.ports.notification, options("notification"), mail)?;
+    if let Some(admin) = &overrides.admin_email {
+        notification_config.admin_email = admin.clone();
+    }
+    if let Some(schedule) = &overrides.email_retry_schedule {
+        notification_config.retry_schedule = schedule.clone();
+    }
+    let product_config =
+        product::Config { host: host.clone(), port: config.ports.product, database: options("product") };
+    let mut inventory_config = inventory::Config::embedded(
+        host.clone(),
+        config.ports.inventory,
+        options("inventory"),
+        Some(order_url.clone()),
+    )?;
+    if let Some(ttl) = overrides.reservation_ttl {
+        inventory_config.reservation_ttl = ttl;
+    }
+    let order_config = order::Config::embedded(
+        host.clone(),
+        config.ports.order,
+        options("orders"),
+        product_url.clone(),
+        inventory_url.clone(),
+    )?;
+    let gateway_config = gateway::Config::embedded(
+        host.clone(),
+        config.ports.gateway,
+        gateway::Upstreams {
+            product: product_url,
+            order: order_url,
+            inventory: inventory_url,
+            notification: notification_url,
+        },
+    )?;
+
     let (product_app, inventory_app, order_app, notification_app) = tokio::try_join!(
         async {
             product::App::with_listener(product_config, bus.clone(), product_listener)
@@ -232,18 +305,10 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
             tracing::info!(products, stock, "loaded the demo catalog");
         }
     }
-    let gateway_app = gateway::App::build(gateway::Config {
-        host: config.host.clone(),
-        port: config.ports.gateway,
-        product_url,
-        order_url,
-        inventory_url,
-        notification_url,
-        connect_timeout: Duration::from_secs(3),
-        upstream_timeout: Duration::from_secs(10),
-    })
-    .await
-    .map_err(|e| PlatformError::Bind("gateway", format!("{}:{}", config.host, config.ports.gateway), e))?;
+    let gateway_port = config.ports.gateway;
+    let gateway_app = gateway::App::build(gateway_config)
+        .await
+        .map_err(|e| PlatformError::Bind("gateway", format!("{}:{gateway_port}", config.host), e))?;
 
     let ports = Ports {
         gateway: gateway_app.port(),
@@ -252,16 +317,15 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
         inventory: inventory_app.port(),
         notification: notification_app.port(),
     };
-    let mut tasks = JoinSet::new();
-    let token = shutdown.clone();
-    tasks.spawn(async move { ("product", product_app.run_until_stopped(token).await) });
-    let token = shutdown.clone();
-    tasks.spawn(async move { ("inventory", inventory_app.run_until_stopped(token).await) });
-    let token = shutdown.clone();
-    tasks.spawn(async move { ("order", order_app.run_until_stopped(token).await) });
-    let token = shutdown.clone();
-    tasks.spawn(async move { ("notification", notification_app.run_until_stopped(token).await) });
-    let token = shutdown.clone();
-    tasks.spawn(async move { ("gateway", gateway_app.run_until_stopped(token).await) });
-    Ok(Platform { ports, events, tasks })
+    let stages = vec![
+        vec![spawn_service("gateway", |stop| gateway_app.run_until_stopped(stop))],
+        vec![spawn_service("order", |stop| order_app.run_until_stopped(stop))],
+        vec![
+            spawn_service("inventory", |stop| inventory_app.run_until_stopped(stop)),
+            spawn_service("product", |stop| product_app.run_until_stopped(stop)),
+            spawn_service("notification", |stop| notification_app.run_until_stopped(stop)),
+        ],
+    ];
+    let supervisor = tokio::spawn(supervise(stages, shutdown));
+    Ok(Platform { ports, events, supervisor })
 }

@@ -1,13 +1,16 @@
 //! The consumer loop every service runs: poll, check the envelope, hand the message to the
-//! service's handler, commit only after the handler succeeded (once per batch). Transient failures are retried
-//! with backoff (the message is never skipped); poison messages go to the group's dead-letter
-//! topic so one bad message never stalls the rest.
+//! service's handler, commit only after the handler succeeded (once per batch). Transient
+//! failures are retried with backoff (the message is never skipped); poison messages — and
+//! messages whose handler panics — go to the group's dead-letter topic so one bad message
+//! never stalls the rest. [`ConsumerHealth`] tells readiness whether the loop runs and moves.
 
 use super::{BusError, EventBus, Message, OutgoingMessage};
 use async_trait::async_trait;
 use contracts::events::{EnvelopeHeader, SCHEMA_VERSION, topics};
-use std::sync::Arc;
-use std::time::Duration;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Why a handler did not finish a message.
@@ -32,6 +35,116 @@ pub trait Handler: Send + Sync + 'static {
 /// Backoff between retries of a transient failure.
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Attempts at committing a batch's offsets before moving on without it: the messages are
+/// done, so an uncommitted offset only means they may be delivered again (handlers are
+/// idempotent), while retrying forever without polling would wedge the consumer (a Kafka
+/// consumer that does not poll cannot even complete a rebalance).
+const COMMIT_ATTEMPTS: u32 = 3;
+
+/// Whether a consumer loop is alive and making progress, for `/ready`.
+#[derive(Debug, Clone)]
+pub struct ConsumerHealth {
+    group: Arc<str>,
+    state: Arc<Mutex<HealthState>>,
+    stuck_after: Duration,
+}
+
+#[derive(Debug)]
+struct HealthState {
+    running: bool,
+    /// Last time the loop came back from a poll or a retry: older than `stuck_after` means
+    /// the loop hangs somewhere (a handler that never returns, a poll that never ends).
+    heartbeat: Instant,
+    /// Since when the current message keeps failing.
+    failing_since: Option<Instant>,
+    last_error: Option<String>,
+}
+
+impl ConsumerHealth {
+    /// The health of group `group`'s loop, stuck when it has not moved for `stuck_after`.
+    pub fn new(group: &str, stuck_after: Duration) -> Self {
+        ConsumerHealth {
+            group: group.into(),
+            state: Arc::new(Mutex::new(HealthState {
+                running: false,
+                heartbeat: Instant::now(),
+                failing_since: None,
+                last_error: None,
+            })),
+            stuck_after,
+        }
+    }
+
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    fn update(&self, f: impl FnOnce(&mut HealthState)) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut state);
+    }
+
+    fn alive(&self) {
+        self.update(|s| {
+            s.running = true;
+            s.heartbeat = Instant::now();
+        });
+    }
+
+    fn progressed(&self) {
+        self.update(|s| {
+            s.heartbeat = Instant::now();
+            s.failing_since = None;
+            s.last_error = None;
+        });
+    }
+
+    fn failing(&self, error: &str) {
+        self.update(|s| {
+            s.heartbeat = Instant::now();
+            s.failing_since.get_or_insert_with(Instant::now);
+            s.last_error = Some(error.to_owned());
+        });
+    }
+
+    fn stopped(&self) {
+        self.update(|s| s.running = false);
+    }
+
+    /// `Ok` while the loop runs and moves; else why not (stopped, hanging, or failing on
+    /// one message for longer than `stuck_after`).
+    pub fn check(&self) -> Result<(), String> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let group = &self.group;
+        if !state.running {
+            return Err(format!("consumer {group} is not running"));
+        }
+        if state.heartbeat.elapsed() > self.stuck_after {
+            return Err(format!("consumer {group} has not moved for {}s", state.heartbeat.elapsed().as_secs()));
+        }
+        match state.failing_since {
+            Some(since) if since.elapsed() > self.stuck_after => Err(format!(
+                "consumer {group} has been failing on one message for {}s: {}",
+                since.elapsed().as_secs(),
+                state.last_error.as_deref().unwrap_or("unknown error")
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Marks the loop stopped however it ends, a panic included.
+struct StoppedOnDrop(ConsumerHealth);
+
+impl Drop for StoppedOnDrop {
+    fn drop(&mut self) {
+        self.0.stopped();
+    }
+}
+
+/// How long a consumer may stay still before readiness reports it stuck.
+pub const STUCK_AFTER: Duration = Duration::from_secs(60);
 
 /// Consumes `topics` as `group` until `shutdown` is cancelled.
 pub async fn run(
@@ -41,10 +154,25 @@ pub async fn run(
     handler: Arc<dyn Handler>,
     shutdown: CancellationToken,
 ) {
+    run_reporting(bus, group, topics, handler, ConsumerHealth::new(group, STUCK_AFTER), shutdown).await;
+}
+
+/// [`run`], reporting to `health`.
+pub async fn run_reporting(
+    bus: Arc<dyn EventBus>,
+    group: &str,
+    topics: &[&str],
+    handler: Arc<dyn Handler>,
+    health: ConsumerHealth,
+    shutdown: CancellationToken,
+) {
+    health.alive();
+    let _stopped = StoppedOnDrop(health.clone());
     let mut backoff = RETRY_MIN;
     let dead_letters = topics::dead_letter(group);
     while let Err(err) = bus.ensure_topics(&[dead_letters.as_str()]).await {
         tracing::warn!(group, error = %err, "creating the dead-letter topic failed; retrying");
+        health.failing(&err.to_string());
         if sleep_or_stop(&shutdown, &mut backoff).await {
             return;
         }
@@ -54,6 +182,7 @@ pub async fn run(
             Ok(s) => break s,
             Err(err) => {
                 tracing::warn!(group, error = %err, "subscribe failed; retrying");
+                health.failing(&err.to_string());
                 if sleep_or_stop(&shutdown, &mut backoff).await {
                     return;
                 }
@@ -69,10 +198,12 @@ pub async fn run(
         let batch = match batch {
             Ok(batch) => {
                 backoff = RETRY_MIN;
+                health.progressed();
                 batch
             }
             Err(err) => {
                 tracing::warn!(group, error = %err, "poll failed; retrying");
+                health.failing(&err.to_string());
                 if sleep_or_stop(&shutdown, &mut backoff).await {
                     break;
                 }
@@ -83,12 +214,13 @@ pub async fn run(
         let mut done: Vec<&Message> = Vec::new();
         let mut stopped = false;
         for message in &batch {
-            if !process(&*bus, group, &*handler, message, &shutdown).await {
+            if !process(&*bus, group, &*handler, message, &health, &shutdown).await {
                 // Stopped mid-batch: the unprocessed rest is read again next time.
                 subscription.seek(message);
                 stopped = true;
                 break;
             }
+            health.progressed();
             match done.iter_mut().find(|m| m.topic == message.topic && m.partition == message.partition) {
                 Some(last) => *last = message,
                 None => done.push(message),
@@ -96,10 +228,19 @@ pub async fn run(
         }
         for message in done {
             let mut backoff = RETRY_MIN;
-            while let Err(err) = subscription.commit(message).await {
-                tracing::warn!(group, topic = %message.topic, error = %err, "commit failed; retrying");
-                if sleep_or_stop(&shutdown, &mut backoff).await {
-                    break;
+            for attempt in 1..=COMMIT_ATTEMPTS {
+                match subscription.commit(message).await {
+                    Ok(()) => break,
+                    Err(err) if attempt == COMMIT_ATTEMPTS => {
+                        tracing::warn!(group, topic = %message.topic, offset = message.offset, error = %err,
+                            "commit failed; going on (the messages may be delivered again)");
+                    }
+                    Err(err) => {
+                        tracing::warn!(group, topic = %message.topic, error = %err, "commit failed; retrying");
+                        if sleep_or_stop(&shutdown, &mut backoff).await {
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -117,6 +258,7 @@ async fn process(
     group: &str,
     handler: &dyn Handler,
     message: &Message,
+    health: &ConsumerHealth,
     shutdown: &CancellationToken,
 ) -> bool {
     let mut backoff = RETRY_MIN;
@@ -125,7 +267,7 @@ async fn process(
             return false;
         }
         let outcome = match check_envelope(message) {
-            Ok(header) => handler.handle(message, &header).await,
+            Ok(header) => handle_guarded(handler, message, &header).await,
             Err(reason) => Err(HandleError::Poison(reason)),
         };
         let done = match outcome {
@@ -140,10 +282,29 @@ async fn process(
             Ok(()) => return true,
             Err(err) => {
                 tracing::warn!(group, topic = %message.topic, offset = message.offset, error = %err, "retrying message");
+                health.failing(&err.to_string());
                 if sleep_or_stop(shutdown, &mut backoff).await {
                     return false;
                 }
             }
+        }
+    }
+}
+
+/// Runs the handler, turning a panic into a poison message: a bug triggered by one message
+/// (a library that panics on odd input) must not kill the loop for every later message, nor
+/// crash it again at the same offset after each restart.
+async fn handle_guarded(handler: &dyn Handler, message: &Message, header: &EnvelopeHeader) -> Result<(), HandleError> {
+    match AssertUnwindSafe(handler.handle(message, header)).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            tracing::error!(topic = %message.topic, offset = message.offset, %reason, "handler panicked");
+            Err(HandleError::Poison(format!("handler panicked: {reason}")))
         }
     }
 }
@@ -157,18 +318,22 @@ fn check_envelope(message: &Message) -> Result<EnvelopeHeader, String> {
     Ok(header)
 }
 
-async fn dead_letter(bus: &dyn EventBus, group: &str, message: &Message, reason: &str) -> Result<(), BusError> {
+/// The dead letter of `message`: its key, payload and headers, plus why and where from.
+pub fn dead_letter_message(group: &str, message: &Message, reason: &str) -> OutgoingMessage {
     let mut headers = message.headers.clone();
     headers.push(("x-dead-letter-reason".into(), reason.into()));
     headers.push(("x-original-topic".into(), message.topic.clone()));
     headers.push(("x-original-offset".into(), message.offset.to_string()));
-    bus.publish(&[OutgoingMessage {
+    OutgoingMessage {
         topic: topics::dead_letter(group),
         key: message.key.clone(),
         headers,
         payload: message.payload.clone(),
-    }])
-    .await
+    }
+}
+
+async fn dead_letter(bus: &dyn EventBus, group: &str, message: &Message, reason: &str) -> Result<(), BusError> {
+    bus.publish(&[dead_letter_message(group, message, reason)]).await
 }
 
 /// Sleeps for `backoff` (doubling it), `true` if shutdown came first.
