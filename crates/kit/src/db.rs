@@ -179,21 +179,29 @@ impl Db {
         }
     }
 
-    /// Whether a write commits: a one-row update of the outbox lease (every service's store
-    /// has it) in its own transaction. A store that answers reads but cannot write (a full
-    /// disk, a read-only replica) is not ready.
-    pub async fn can_write(&self) -> Result<(), sqlx::Error> {
+    /// Whether the store can write: a one-row update of the outbox lease (every service's
+    /// store has it) commits, and a SQLite store's file system has room. A store that answers
+    /// reads but cannot write (a full disk, a read-only replica) is not ready.
+    pub async fn can_write(&self) -> Result<(), String> {
         let sql = "UPDATE outbox_lease SET holder = holder WHERE id = 1";
         match self {
             Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(sql).execute(&mut *tx).await?;
-                tx.commit().await
+                let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+                sqlx::query(sql).execute(&mut *tx).await.map_err(|e| e.to_string())?;
+                tx.commit().await.map_err(|e| e.to_string())
             }
             Db::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                sqlx::query(sql).execute(&mut *tx).await?;
-                tx.commit().await
+                let file = pool.connect_options().get_filename().to_owned();
+                let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                if let Ok(stats) = rustix::fs::statvfs(dir) {
+                    let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+                    if free < MIN_FREE_BYTES {
+                        return Err(format!("{} has {free} bytes free", dir.display()));
+                    }
+                }
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| e.to_string())?;
+                sqlx::query(sql).execute(&mut *tx).await.map_err(|e| e.to_string())?;
+                tx.commit().await.map_err(|e| e.to_string())
             }
         }
     }
@@ -255,6 +263,34 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// Stores whose writes failed for want of resources recently, by store name: readiness
+/// reports them for a while, since a probe write can still fit where real writes do not (a
+/// SQLite WAL reuses its file, so one small commit succeeds on a full disk).
+static RECENT_FAILURES: std::sync::Mutex<Vec<(String, std::time::Instant)>> = std::sync::Mutex::new(Vec::new());
+
+/// How long a store counts as failing after its last failed write.
+pub const FAILURE_MEMORY: Duration = Duration::from_secs(5);
+
+/// Records that a write to `store` failed with an [`is_unavailable`] error.
+pub fn record_unavailable(store: &str) {
+    let mut failures = RECENT_FAILURES.lock().unwrap_or_else(|p| p.into_inner());
+    failures.retain(|(name, _)| name != store);
+    failures.push((store.to_owned(), std::time::Instant::now()));
+}
+
+/// When `store` last failed, if within [`FAILURE_MEMORY`].
+pub fn recently_unavailable(store: &str) -> Option<Duration> {
+    let failures = RECENT_FAILURES.lock().unwrap_or_else(|p| p.into_inner());
+    failures
+        .iter()
+        .find(|(name, _)| name == store)
+        .map(|(_, at)| at.elapsed())
+        .filter(|elapsed| *elapsed < FAILURE_MEMORY)
+}
+
+/// Least free space a SQLite store's file system must have to count as writable.
+const MIN_FREE_BYTES: u64 = 1024 * 1024;
 
 /// Whether an error is a unique-constraint violation.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {

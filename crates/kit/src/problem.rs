@@ -118,6 +118,7 @@ impl Problem {
     pub fn storage(store: &str, err: &sqlx::Error) -> Self {
         if crate::db::is_unavailable(err) {
             tracing::warn!(store, error = %err, "store unavailable");
+            crate::db::record_unavailable(store);
             Self::unavailable(format!("The {store} store is temporarily unavailable. Please retry shortly."), 1)
         } else {
             Self::internal(&format_args!("{store} store: {err}"))

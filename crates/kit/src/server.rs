@@ -36,7 +36,12 @@ impl Readiness {
     pub fn store(mut self, name: &'static str, db: crate::db::Db) -> Self {
         self.checks.push(Arc::new(move || {
             let db = db.clone();
-            Box::pin(async move { db.can_write().await.map_err(|e| format!("{name} store cannot write: {e}")) })
+            Box::pin(async move {
+                if let Some(ago) = crate::db::recently_unavailable(name) {
+                    return Err(format!("{name} store failed a write {}ms ago", ago.as_millis()));
+                }
+                db.can_write().await.map_err(|e| format!("{name} store cannot write: {e}"))
+            })
         }));
         self
     }

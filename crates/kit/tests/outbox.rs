@@ -268,3 +268,111 @@ async fn consumer_commits_the_last_message_of_every_partition() {
     committed.sort();
     assert_eq!(committed, [(0, 12), (1, 8)], "the last offset of each partition");
 }
+
+/// One outbox row in its own transaction.
+async fn enqueue_one(db: &Db, key: &str) {
+    let message = message(0, 0, 0);
+    let message = OutgoingMessage { key: key.into(), ..message };
+    match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            kit::outbox::lite::enqueue(&mut tx, &message).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            kit::outbox::pg::enqueue(&mut tx, &message).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+}
+
+async fn lease_stores(backend: testkit::Backend) -> Option<(testkit::Stores, DbOptions, EventLog)> {
+    let stores = testkit::Stores::new(backend).await?;
+    let outbox = stores.options("orders");
+    let log = stores.event_log().await;
+    Some((stores, outbox, log))
+}
+
+/// A replica restarted after a crash (its lease left behind, unexpired) publishes at once
+/// under its stable name; another replica still waits for the lease.
+async fn restarted_replica_takes_its_lease_back(backend: testkit::Backend) {
+    let Some((_stores, outbox, log)) = lease_stores(backend).await else { return };
+    let db = kit::db::connect(&outbox, &OUTBOX_ONLY).await.unwrap();
+    let bus: Arc<dyn EventBus> = Arc::new(log.clone());
+    enqueue_one(&db, "before-crash").await;
+    let crashed = Relay::new(db.clone(), bus.clone()).holder("host-a:8002");
+    assert_eq!(crashed.relay_once().await.unwrap(), 1);
+    drop(crashed); // no clean stop: the lease stays for 30 s
+
+    enqueue_one(&db, "after-restart").await;
+    let other = Relay::new(kit::db::connect(&outbox, &OUTBOX_ONLY).await.unwrap(), bus.clone()).holder("host-b:8002");
+    assert_eq!(other.relay_once().await.unwrap(), 0, "another replica waits for the lease");
+    let restarted = Relay::new(kit::db::connect(&outbox, &OUTBOX_ONLY).await.unwrap(), bus).holder("host-a:8002");
+    assert_eq!(restarted.relay_once().await.unwrap(), 1, "the restarted replica publishes at once");
+    let keys: Vec<String> = log.read_all("order-placed").await.unwrap().into_iter().map(|m| m.key).collect();
+    assert_eq!(keys, ["before-crash", "after-restart"]);
+}
+
+/// A bus whose publish takes `delay` (a slow broker).
+struct SlowBus {
+    inner: EventLog,
+    delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl EventBus for SlowBus {
+    async fn publish(&self, batch: &[OutgoingMessage]) -> Result<(), kit::bus::BusError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.publish(batch).await
+    }
+    async fn subscribe(
+        &self,
+        group: &str,
+        topics: &[&str],
+    ) -> Result<Box<dyn kit::bus::Subscription>, kit::bus::BusError> {
+        self.inner.subscribe(group, topics).await
+    }
+}
+
+/// A pass that outlives its lease neither publishes late nor deletes: the relay that took
+/// the lease over publishes the batch, once.
+async fn a_pass_that_outlives_its_lease_publishes_nothing(backend: testkit::Backend) {
+    let Some((_stores, outbox, log)) = lease_stores(backend).await else { return };
+    let db = kit::db::connect(&outbox, &OUTBOX_ONLY).await.unwrap();
+    enqueue_one(&db, "once").await;
+    let slow: Arc<dyn EventBus> = Arc::new(SlowBus { inner: log.clone(), delay: Duration::from_secs(2) });
+    let stalled = Relay::new(db.clone(), slow).holder("stalled").lease(Duration::from_millis(800));
+    let stalled_pass = tokio::spawn(async move { stalled.relay_once().await });
+    // Let the stalled pass take the lease and start publishing, then outlive it.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let fresh: Arc<dyn EventBus> = Arc::new(log.clone());
+    let taker = Relay::new(kit::db::connect(&outbox, &OUTBOX_ONLY).await.unwrap(), fresh).holder("taker");
+    assert_eq!(taker.relay_once().await.unwrap(), 1, "the lease passed on and the batch with it");
+    let stalled = stalled_pass.await.unwrap();
+    assert!(stalled.is_err(), "the stalled pass gave up: {stalled:?}");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let published = log.read_all("order-placed").await.unwrap();
+    assert_eq!(published.len(), 1, "published exactly once, not again by the stalled pass");
+    assert_eq!(taker.backlog().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_restarted_replica_takes_its_lease_back() {
+    restarted_replica_takes_its_lease_back(testkit::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_replica_takes_its_lease_back() {
+    restarted_replica_takes_its_lease_back(testkit::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_pass_that_outlives_its_lease_publishes_nothing() {
+    a_pass_that_outlives_its_lease_publishes_nothing(testkit::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_pass_that_outlives_its_lease_publishes_nothing() {
+    a_pass_that_outlives_its_lease_publishes_nothing(testkit::Backend::Postgres).await;
+}

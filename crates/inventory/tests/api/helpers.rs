@@ -228,7 +228,8 @@ impl TestApp {
     pub async fn wait_for_status(&self, order_id: Uuid, status: &str) -> Value {
         let deadline = tokio::time::Instant::now() + EVENTUALLY;
         loop {
-            let found = self.reservation(order_id).await;
+            // Not there yet (404) counts as "not yet".
+            let found = self.get(&format!("/api/inventory/reservations/{order_id}")).await.body;
             if found["status"] == status {
                 return found;
             }

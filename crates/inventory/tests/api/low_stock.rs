@@ -77,3 +77,28 @@ pub async fn reduce_and_update_crossings_alert(backend: Backend) {
     assert_alert(&events[1], "q", 20, 25);
     assert_alert(&events[2], "r", 5, 10);
 }
+
+/// Only a restock (or an update) back to the threshold re-arms the alert: a released hold
+/// that lifts available stock above it does not, so reserve → cancel → reserve alerts once.
+pub async fn a_released_hold_does_not_rearm_the_alert(backend: Backend) {
+    let app = app!(backend);
+    app.add_with_threshold("lamp", 12, 10).await;
+    let first = Uuid::now_v7();
+    app.reserve_ok(first, &[("lamp", 5)]).await;
+    app.wait_for_low_stock(1).await;
+    app.delete(&format!("/api/inventory/reservations/{first}")).await.assert_json(StatusCode::OK);
+    assert_eq!(app.levels("lamp").await, (12, 0, 12));
+    app.reserve_ok(Uuid::now_v7(), &[("lamp", 5)]).await;
+
+    // A marker alert written after the second reservation: everything before it is published.
+    app.add_with_threshold("marker", 10, 10).await;
+    app.reserve_ok(Uuid::now_v7(), &[("marker", 1)]).await;
+    let events = app.wait_for_low_stock(2).await;
+    assert_eq!(products(&events), ["lamp", "marker"], "one alert for the lamp: {events:#?}");
+
+    // A restock above the threshold re-arms it.
+    app.patch("/api/inventory/lamp/restock", json!({"quantity": 10})).await.assert_json(StatusCode::OK);
+    app.reserve_ok(Uuid::now_v7(), &[("lamp", 12)]).await;
+    let events = app.wait_for_low_stock(3).await;
+    assert_eq!(products(&events), ["lamp", "marker", "lamp"], "{events:#?}");
+}

@@ -139,3 +139,37 @@ pub async fn bad_and_unknown_events_do_not_stall_the_consumer(backend: Backend) 
     let dead = app.events.read_all("inventory-service.dlq").await.expect("reading the dead-letter topic");
     assert_eq!(dead.len(), 2, "the two unreadable messages are dead-lettered: {dead:#?}");
 }
+
+/// An order shipped without a hold (released, or never made) still takes its units out of
+/// stock — once, however often the event arrives — never silently nothing.
+pub async fn shipping_without_a_hold_decrements_stock_once(backend: Backend) {
+    let app = app!(backend);
+    app.add("a", 10).await;
+    app.add("b", 10).await;
+
+    // A hold released before the order shipped.
+    let released = Uuid::now_v7();
+    app.reserve_ok(released, &[("a", 3)]).await;
+    app.delete(&format!("/api/inventory/reservations/{released}")).await;
+    assert_eq!(app.levels("a").await, (10, 0, 10));
+    let shipped = status_changed(released, "CONFIRMED", "SHIPPED", &[("a", 3)]);
+    app.publish(&shipped).await;
+    app.wait_for_status(released, "COMMITTED").await;
+    assert_eq!(app.levels("a").await, (7, 0, 7), "the shipped units left the stock");
+
+    // No hold ever recorded: the event's lines are taken.
+    let unheld = Uuid::now_v7();
+    app.publish(&status_changed(unheld, "CONFIRMED", "SHIPPED", &[("b", 4)])).await;
+    app.wait_for_status(unheld, "COMMITTED").await;
+    assert_eq!(app.levels("b").await, (6, 0, 6));
+
+    // Redelivered events change nothing more.
+    app.publish(&shipped).await;
+    app.publish(&status_changed(unheld, "CONFIRMED", "SHIPPED", &[("b", 4)])).await;
+    let marker = Uuid::now_v7();
+    app.reserve_ok(marker, &[("a", 1)]).await;
+    app.publish(&status_changed(marker, "CONFIRMED", "SHIPPED", &[("a", 1)])).await;
+    app.wait_for_status(marker, "COMMITTED").await;
+    assert_eq!(app.levels("a").await, (6, 0, 6), "only the marker's unit more");
+    assert_eq!(app.levels("b").await, (6, 0, 6));
+}

@@ -239,3 +239,20 @@ pub async fn concurrent_retries_of_one_order_reserve_once(backend: Backend) {
     }
     assert_eq!(app.levels("a").await, (10, 3, 7), "held once");
 }
+
+/// The hold of a confirmed (live) order is released only by cancelling the order: a direct
+/// release is 409 and the stock stays held.
+pub async fn a_live_orders_hold_cannot_be_released_directly(backend: Backend) {
+    let app = app!(backend);
+    app.add("a", 10).await;
+    let order = Uuid::now_v7();
+    app.reserve_ok(order, &[("a", 3)]).await;
+    app.publish(&crate::helpers::order_event(contracts::events::OrderEventKind::Placed, order, &[("a", 3)])).await;
+    app.wait_for_status(order, "CONFIRMED").await;
+
+    let refused = app.delete(&format!("/api/inventory/reservations/{order}")).await;
+    let detail = refused.assert_problem(StatusCode::CONFLICT);
+    assert!(detail.contains("cancel the order"), "{detail}");
+    assert_eq!(app.reservation(order).await["status"], "CONFIRMED");
+    assert_eq!(app.levels("a").await, (10, 3, 7), "the stock stays held");
+}

@@ -317,3 +317,16 @@ pub async fn health_and_unknown_routes(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert!(headers.contains_key("x-request-id"), "every answer carries a request id");
 }
+
+/// Names shown in emails and lists must not carry control characters.
+pub async fn refuses_control_characters_in_names(backend: Backend) {
+    let app = app!(backend);
+    for name in ["Lamp\nBcc: x@evil.test", "Lamp\u{0}", "Lamp\u{1b}[31m"] {
+        let reply =
+            app.post("/api/inventory", json!({"product_id": "lamp", "product_name": name, "quantity": 1})).await;
+        assert_eq!(reply.assert_invalid(), ["product_name"], "{name:?}");
+    }
+    app.add("lamp", 1).await;
+    let reply = app.put("/api/inventory/lamp", json!({"product_name": "a\rb"})).await;
+    assert_eq!(reply.assert_invalid(), ["product_name"]);
+}

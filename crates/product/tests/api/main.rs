@@ -32,4 +32,5 @@ testkit::on_backends!(
     products::every_change_publishes_an_event,
     products::failed_writes_publish_nothing,
     products::lists_in_creation_order_within_a_second,
+    products::rejects_control_characters,
 );

@@ -711,3 +711,25 @@ pub async fn lists_in_creation_order_within_a_second(backend: Backend) {
     assert_eq!(paged, expected, "creation order across pages");
     assert_eq!(app.list_ids("category=seeded&page_size=100").await, expected, "filtered lists too");
 }
+
+/// Control characters break emails, headers and logs: refused in one-line fields, and in a
+/// description allowed only as line breaks and tabs.
+pub async fn rejects_control_characters(backend: Backend) {
+    let app = app!(backend);
+    let refused = [
+        (product("c-1", json!({"name": "Lamp\u{0}"})), "name"),
+        (product("c-2", json!({"name": "Lamp\nBcc: x@evil.test"})), "name"),
+        (product("c-3", json!({"category": "Lights\r"})), "category"),
+        (product("c-4", json!({"tags": ["ok", "bad\u{1b}[31m"]})), "tags[1]"),
+        (product("c-5", json!({"description": "fine\u{0}"})), "description"),
+        (product("c-6", json!({"image_url": "https://x.test/a\n.png"})), "image_url"),
+    ];
+    for (body, field) in refused {
+        assert_eq!(app.post("/api/products", body.clone()).await.assert_invalid(), [field], "{body}");
+    }
+    let multiline = app.create(product("c-ok", json!({"description": "Line one\nLine two\tindented"}))).await;
+    assert_eq!(multiline["description"], "Line one\nLine two\tindented");
+    let fields = app.put("/api/products/c-ok", json!({"name": "a\u{7}b"})).await.assert_invalid();
+    assert_eq!(fields, ["name"]);
+    assert_eq!(app.total().await, 1, "only the clean product was stored");
+}

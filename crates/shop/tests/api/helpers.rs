@@ -30,11 +30,13 @@ pub struct Options {
     pub seed_demo: bool,
     /// Carry events on Kafka (`KAFKA_BROKERS`, or these brokers) in a fresh namespace.
     pub kafka: Option<Option<String>>,
+    /// SQLite files and mail here instead of the test's temporary directory.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { reservation_ttl: Duration::from_secs(600), seed_demo: false, kafka: None }
+        Options { reservation_ttl: Duration::from_secs(600), seed_demo: false, kafka: None, data_dir: None }
     }
 }
 
@@ -46,11 +48,12 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestPlatform> {
         Some(brokers) => Some(testkit::kafka_config(brokers)?),
     };
     let test_stores = testkit::Stores::new(backend).await?;
+    let data_dir = options.data_dir.unwrap_or_else(|| test_stores.dir().to_owned());
     let stores = match test_stores.postgres_url() {
-        None => Stores::Sqlite(test_stores.dir().to_owned()),
+        None => Stores::Sqlite(data_dir.clone()),
         Some(url) => Stores::Postgres(url.to_owned()),
     };
-    let mail_dir = test_stores.dir().join("mail");
+    let mail_dir = data_dir.join("mail");
     let shutdown = CancellationToken::new();
     let config = PlatformConfig {
         host: "127.0.0.1".into(),
@@ -78,6 +81,11 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestPlatform> {
 }
 
 impl TestPlatform {
+    /// Where the platform keeps its data.
+    pub fn stores(&self) -> &testkit::Stores {
+        &self._stores
+    }
+
     pub fn events(&self) -> &kit::bus::log::EventLog {
         &self.platform.as_ref().expect("running").events
     }
@@ -95,6 +103,11 @@ impl TestPlatform {
     /// Emails whose raw text contains every one of `needles`.
     pub fn emails_with(&self, needles: &[&str]) -> Vec<String> {
         self.emails().into_iter().filter(|e| needles.iter().all(|n| e.contains(n))).collect()
+    }
+
+    /// The services' ports.
+    pub fn ports(&self) -> shop::platform::Ports {
+        self.platform.as_ref().expect("running").ports
     }
 
     pub fn inventory_url(&self) -> String {

@@ -2,6 +2,9 @@
 //! the gateway over real HTTP, on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod crash;
+mod disk_full;
+mod faults;
 mod helpers;
 mod kafka;
 mod orders;
@@ -16,4 +19,10 @@ testkit::on_backends!(
     orders::orphan_reservation_expires,
     orders::order_events_reach_the_log_with_the_original_fields,
     orders::emails_follow_the_order,
+    faults::control_characters_in_customer_fields_are_refused,
+    faults::a_poison_event_does_not_stop_the_emails,
+    faults::one_key_racing_for_scarce_stock_gets_one_order,
+    faults::order_pages_always_carry_their_items,
+    faults::a_shutdown_mid_storm_fails_no_accepted_order,
+    faults::an_expired_hold_never_leaves_a_confirmed_order_without_stock,
 );
