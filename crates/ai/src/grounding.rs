@@ -217,6 +217,22 @@ pub fn ground(reply: &str, catalog: &dyn Lookup, known_names: &[Arc<Entry>]) -> 
         let mut edits: Vec<(usize, usize, String)> = Vec::new();
         let mut drop_sentence = false;
         for (start, end, amount) in amounts(sentence) {
+            // "[[p-1]] ($49.99)": the rendered marker already shows the price.
+            let follows_marker = refs.iter().find_map(|r| match r {
+                Reference::Known(_, marker_end, entry)
+                    if *marker_end <= start
+                        && entry.product.price == amount
+                        && sentence[*marker_end..start].chars().all(|c| " (-—–:,".contains(c)) =>
+                {
+                    Some(*marker_end)
+                }
+                _ => None,
+            });
+            if let Some(marker_end) = follows_marker {
+                let close = usize::from(sentence[..start].contains('(') && sentence[end..].starts_with(')'));
+                edits.push((marker_end, end + close, String::new()));
+                continue;
+            }
             if mentioned.iter().any(|m| m.product.price == amount) {
                 continue;
             }
@@ -300,6 +316,13 @@ mod tests {
         let g = ground("Try [[p-1]]. Or [[p-2]] for the studio!", &c, &[]);
         assert_eq!(g.text, "Try Bass Buds ($49.99). Or Studio Cans ($199.00) for the studio!");
         assert_eq!(g.products, ["p-1", "p-2"]);
+    }
+
+    #[test]
+    fn does_not_repeat_a_price_the_marker_shows() {
+        let c = catalog();
+        let g = ground("Get [[p-1]] ($49.99) or [[p-2]] - $199.00, both great.", &c, &[]);
+        assert_eq!(g.text, "Get Bass Buds ($49.99) or Studio Cans ($199.00), both great.");
     }
 
     #[test]
