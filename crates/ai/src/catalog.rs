@@ -51,6 +51,14 @@ impl CatalogProduct {
     pub fn search_text(&self) -> String {
         format!("{}. {}. {}. {}", self.name, self.category, self.tags.join(", "), self.description)
     }
+
+    /// What the embedding model reads: name, category, tags and the description's first
+    /// sentence. Inference cost grows with length, and the first sentence says what the
+    /// product is; the rest is for the lexical index.
+    pub fn embedding_text(&self) -> String {
+        let first = crate::grounding::sentences(&self.description).into_iter().next().unwrap_or_default().trim();
+        format!("{}. {}. {}. {}", self.name, self.category, self.tags.join(", "), first)
+    }
 }
 
 /// A product and what retrieval derives from it.

@@ -35,8 +35,9 @@ pub enum EmbedError {
     Model(#[from] candle_core::Error),
 }
 
-/// Longest text embedded, in tokens (product descriptions beyond it add little).
-const MAX_TOKENS: usize = 256;
+/// Longest text embedded, in tokens: cost grows with length, and a product's name, tags
+/// and first sentence fit.
+const MAX_TOKENS: usize = 96;
 /// Texts per inference batch.
 pub const BATCH: usize = 32;
 
@@ -220,7 +221,7 @@ impl SemanticIndex {
         let wanted: Vec<(String, Hash, String)> = entries
             .iter()
             .map(|e| {
-                let text = e.product.search_text();
+                let text = e.product.embedding_text();
                 (e.product.id.clone(), self.hash(&text), text)
             })
             .collect();
