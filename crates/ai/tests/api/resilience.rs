@@ -36,6 +36,21 @@ async fn a_slow_provider_degrades_within_the_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_throttle_answers_offline_beyond_the_rate() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/chat/completions")).respond_with(ok_reply()).mount(&server).await;
+    let mut config = llm(ProviderKind::OpenAi, &server.uri());
+    config.rate_per_minute = 2;
+    let Some(app) = crate::helpers::spawn(Backend::Sqlite, Options { llm: config, ..Options::default() }).await else {
+        return;
+    };
+    let answers = [app.chat("headphones").await, app.chat("headphones please").await, app.chat("any headphones").await];
+    assert_eq!(answers.iter().map(|a| a["degraded"] == true).collect::<Vec<_>>(), [false, false, true]);
+    assert_eq!(server.received_requests().await.unwrap().len(), 2, "the third call never left");
+    assert!(!answers[2]["products"].as_array().unwrap().is_empty(), "the offline answer: {}", answers[2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failures_open_the_breaker_which_half_opens_after_the_cool_down() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

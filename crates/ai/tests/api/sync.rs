@@ -2,7 +2,7 @@
 
 use crate::helpers::{Backend, EVENTUALLY, TestApp, ids};
 use contracts::Money;
-use contracts::events::{Envelope, OrderEvent, OrderEventItem, OrderEventKind, topics};
+use contracts::events::{Envelope, OrderEvent, OrderEventItem, OrderEventKind, ProductChange, ProductEvent, topics};
 use http::StatusCode;
 use serde_json::json;
 use std::time::Duration;
@@ -29,6 +29,22 @@ pub async fn created_updated_and_deleted_products_reach_answers_within_seconds(b
     .await;
     assert!(updated, "an update (name and price) shows within {within:?}");
     assert!(app.suggest_ids("zephyr").await.is_empty(), "the old name is gone");
+
+    // A replayed older version (a redelivery, a new consumer group reading from the start)
+    // never brings the old name back.
+    let stale = Envelope::new(ProductEvent {
+        change: ProductChange::Updated,
+        product_id: "prod-900".into(),
+        product: Some(
+            json!({"id": "prod-900", "name": "Zephyr Kite", "description": "A stunt kite for windy beaches.",
+            "price": 45.0, "category": "Toys", "tags": ["kite"], "image_url": null, "stock_quantity": 3,
+            "attributes": {}, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z"}),
+        ),
+    });
+    app.publish(&stale).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(app.suggest_ids("zephyr").await.is_empty(), "an older version does not win");
+    assert_eq!(app.suggest_ids("boreas glider").await, ["prod-900"]);
 
     app.products.delete("/api/products/prod-900").await.assert_json(StatusCode::OK);
     let deleted = testkit::eventually(within, || async { app.suggest_ids("boreas glider").await.is_empty() }).await;
@@ -91,4 +107,66 @@ pub async fn orders_teach_co_purchases_and_send_one_escaped_follow_up(backend: B
     let first = &recs["recommendations"][0];
     assert_eq!(first["id"], "prod-037", "{recs}");
     assert_eq!(first["reason"], "Bought together with Dune in 1 order", "{recs}");
+}
+
+/// The AI service started before the product service: not ready (and AI answers are 503
+/// with Retry-After) until the catalog could be read, then ready without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waits_for_the_product_service_and_then_becomes_ready() {
+    use ai::retrieval::synonyms::{self, Synonyms};
+    use kit::bus::EventBus;
+    use std::sync::Arc;
+    use testkit::{Client, Running, Stores};
+
+    let Some(stores) = Stores::new(Backend::Sqlite).await else { return };
+    let bus: Arc<dyn EventBus> = Arc::new(stores.event_log().await);
+    // A free port for the product service, which is not started yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = ai::Config {
+        host: "127.0.0.1".into(),
+        port: 0,
+        database: stores.options("ai"),
+        product_service_url: format!("http://127.0.0.1:{port}"),
+        peer_timeout: Duration::from_secs(2),
+        data_dir: stores.dir().join("ai"),
+        llm: ai::config::LlmConfig::offline(),
+        embedding_model_dir: None,
+        synonyms: Synonyms::new(synonyms::builtin()),
+        follow_up_emails: true,
+    };
+    let ai_app = ai::App::build(config, bus.clone()).await.unwrap();
+    let ai_running = Running::spawn(ai_app.port(), |stop| ai_app.run_until_stopped(stop));
+    let ai = Client::new(ai_running.base.clone());
+    let not_ready = ai.get("/ready").await;
+    not_ready.assert_problem(StatusCode::SERVICE_UNAVAILABLE);
+    let busy = ai.post("/api/ai/chat", json!({"message": "kite"})).await;
+    busy.assert_problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(busy.header("retry-after").is_some());
+
+    let product_app = product::App::build(
+        product::Config { host: "127.0.0.1".into(), port, database: stores.options("product") },
+        bus,
+    )
+    .await
+    .unwrap();
+    let product_running = Running::spawn(product_app.port(), |stop| product_app.run_until_stopped(stop));
+    let products = Client::new(product_running.base.clone());
+    products
+        .post(
+            "/api/products",
+            json!({"id": "k-1", "name": "Zephyr Kite", "description": "Stunt kite.", "price": 45.0,
+                                      "category": "Toys"}),
+        )
+        .await
+        .assert_json(StatusCode::CREATED);
+    let ready =
+        testkit::eventually(Duration::from_secs(15), || async { ai.get("/ready").await.status == StatusCode::OK })
+            .await;
+    assert!(ready, "ready once the product service answers");
+    let found = testkit::eventually(EVENTUALLY, || async {
+        let answer = ai.post("/api/ai/suggest", json!({"query": "kite"})).await.assert_json(StatusCode::OK);
+        ids(&answer["matches"]) == ["k-1"]
+    })
+    .await;
+    assert!(found);
 }
