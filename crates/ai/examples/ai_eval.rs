@@ -227,6 +227,14 @@ async fn bench(n: usize, semantic: Option<Arc<SemanticIndex>>) {
     latencies.sort();
     let at = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
     println!("search over {} queries: p50 {:?}, p99 {:?}", latencies.len(), at(0.50), at(0.99));
+    // The worst input a shopper can send: a maximal message of words the catalog lacks.
+    let long: String = (0..400).map(|i| format!("qwertz{}yx ", (b'a' + (i % 26) as u8) as char)).collect();
+    let long = &long[..long.len().min(2000)];
+    let started = Instant::now();
+    for _ in 0..20 {
+        retriever.search(long, 10).await.unwrap();
+    }
+    println!("a 2,000-character message of unknown words: {:?} per search", started.elapsed() / 20);
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

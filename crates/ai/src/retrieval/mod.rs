@@ -47,6 +47,11 @@ pub const PARTIAL_COVERAGE: f32 = 0.3;
 const RRF_K: f32 = 60.0;
 /// Weight of a synonym relative to the shopper's own word.
 const SYNONYM_WEIGHT: f32 = 0.85;
+/// Words of a query read (a chat message may be long; what it asks for is in its words
+/// well before this many).
+const MAX_QUERY_WORDS: usize = 48;
+/// Spelling corrections tried per query: each scans the catalog's vocabulary.
+const MAX_CORRECTIONS: usize = 6;
 /// Weight of a spelling correction.
 const CORRECTION_WEIGHT: f32 = 0.9;
 /// Share of its usual weight a weak word ("carry", "keep") has in coverage.
@@ -194,11 +199,14 @@ impl Retriever {
             let known = |stem: &str| vocabulary.document_frequency.contains_key(stem);
             // Words, spelling-corrected where the catalog and the synonym list know no such word.
             let mut words: Vec<(String, bool)> = Vec::new();
-            for word in analyzer.words(text) {
-                let unknown = !is_stop_word(&word)
+            let mut attempts = 0;
+            for word in analyzer.words(text).into_iter().take(MAX_QUERY_WORDS) {
+                let unknown = attempts < MAX_CORRECTIONS
+                    && !is_stop_word(&word)
                     && !known(&analyzer.stem(&word))
                     && !self.synonym_words.contains(&word)
                     && word.chars().all(char::is_alphabetic);
+                attempts += usize::from(unknown);
                 match unknown.then(|| Self::correct(vocabulary, &word)).flatten() {
                     Some(corrected) => words.push((corrected, true)),
                     None => words.push((word, false)),

@@ -73,7 +73,12 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestApp> {
     let events = stores.event_log().await;
     let bus: Arc<dyn EventBus> = Arc::new(events.clone());
     let product_app = product::App::build(
-        product::Config { host: "127.0.0.1".into(), port: 0, database: stores.options("product") },
+        product::Config {
+            host: "127.0.0.1".into(),
+            port: 0,
+            database: stores.options("product"),
+            inventory_service_url: None,
+        },
         bus.clone(),
     )
     .await

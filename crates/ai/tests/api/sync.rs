@@ -144,7 +144,12 @@ async fn waits_for_the_product_service_and_then_becomes_ready() {
     assert!(busy.header("retry-after").is_some());
 
     let product_app = product::App::build(
-        product::Config { host: "127.0.0.1".into(), port, database: stores.options("product") },
+        product::Config {
+            host: "127.0.0.1".into(),
+            port,
+            database: stores.options("product"),
+            inventory_service_url: None,
+        },
         bus,
     )
     .await
