@@ -199,10 +199,8 @@ impl Assistant {
         let retrieval = self.retrieve(input).await?;
         let Some(model) = &self.model else { return Ok(offline_answer(&retrieval, false)) };
         match model.complete(&self.prompt(input, &retrieval)).await {
-            // A reply that grounding empties (all invented) is replaced by the offline one.
-            Ok(text) => {
-                Ok(self.grounded_answer(&text, &retrieval).unwrap_or_else(|| offline_answer(&retrieval, false)))
-            }
+            // A reply that grounding empties (all invented) is no answer: offline, degraded.
+            Ok(text) => Ok(self.grounded_answer(&text, &retrieval).unwrap_or_else(|| offline_answer(&retrieval, true))),
             Err(_) => Ok(offline_answer(&retrieval, true)),
         }
     }
@@ -295,7 +293,8 @@ impl Assistant {
             let _ = tx.send(ChatEvent::Delta(text)).await;
         }
         if reply.trim().is_empty() {
-            return offline(&retrieval, degraded).await;
+            // Nothing survived grounding (or the model said nothing): no answer from it.
+            return offline(&retrieval, true).await;
         }
         let products = catalog.get_many(products.iter().map(String::as_str));
         ChatAnswer { reply: reply.trim().to_owned(), products: cards(&products), degraded }

@@ -221,3 +221,21 @@ async fn invented_products_and_prices_never_reach_the_shopper() {
     assert_eq!(ids(&answer["products"]), ["prod-050"]);
     assert_eq!(answer["degraded"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reply_with_nothing_true_in_it_is_replaced_by_the_offline_answer() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "choices": [{"message": {"role": "assistant", "content": "The [[nope-1]] is great for $3."}}],
+        })))
+        .mount(&server)
+        .await;
+    let Some(app) = app_with(ProviderKind::OpenAi, &server).await else { return };
+    let answer = app.chat("wireless headphones under $200").await;
+    assert_eq!(answer["degraded"], true, "{answer}");
+    let reply = answer["reply"].as_str().unwrap();
+    assert!(!reply.contains("nope-1") && !reply.contains("$3."), "{reply}");
+    assert_eq!(ids(&answer["products"])[0], "prod-050", "{answer}");
+}
