@@ -10,4 +10,4 @@ pub mod api;
 pub mod events;
 pub mod money;
 
-pub use money::Money;
+pub use money::{AmountText, Money};

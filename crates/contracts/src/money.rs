@@ -1,5 +1,6 @@
 //! Money as integer cents. JSON keeps the original's shape (`999.99`), but arithmetic never
-//! touches binary floating point.
+//! touches binary floating point, and a client's amount is read from the digits it wrote
+//! ([`AmountText`]): `999.999` is refused, not rounded to `1000.00`.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -17,6 +18,8 @@ pub enum MoneyError {
     TooPrecise,
     /// Below zero.
     Negative,
+    /// Not a number at all (a string, say).
+    NotANumber,
 }
 
 impl fmt::Display for MoneyError {
@@ -25,6 +28,7 @@ impl fmt::Display for MoneyError {
             MoneyError::OutOfRange => "must be a finite amount below 10,000,000,000",
             MoneyError::TooPrecise => "must have at most two decimal places",
             MoneyError::Negative => "must not be negative",
+            MoneyError::NotANumber => "must be a number such as 19.99",
         })
     }
 }
@@ -44,24 +48,59 @@ impl Money {
         self.0
     }
 
-    /// Parses a JSON number such as `999.99`, refusing anything that is not exactly cents.
+    /// Parses a decimal number as written (`999.99`, `1e3`, `19.90`), exactly: more than two
+    /// decimals that are not zeros is [`MoneyError::TooPrecise`], never a rounding.
+    pub fn from_decimal_text(text: &str) -> Result<Self, MoneyError> {
+        let text = text.trim();
+        let (negative, unsigned) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.strip_prefix('+').unwrap_or(text)),
+        };
+        let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+            Some(at) => {
+                let exponent: i64 = unsigned[at + 1..].parse().map_err(|_| MoneyError::NotANumber)?;
+                (&unsigned[..at], exponent)
+            }
+            None => (unsigned, 0),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && fraction.is_empty()) || !digits_only(whole) || !digits_only(fraction) {
+            return Err(MoneyError::NotANumber);
+        }
+        // value = digits × 10^(exponent − fraction length); cents = value × 100.
+        let digits = format!("{whole}{fraction}");
+        let digits = digits.trim_start_matches('0');
+        let significant = digits.trim_end_matches('0');
+        let trailing_zeros = (digits.len() - significant.len()) as i64;
+        let shift = exponent - fraction.len() as i64 + 2 + trailing_zeros;
+        if significant.is_empty() {
+            return Ok(Money(0));
+        }
+        if negative {
+            return Err(MoneyError::Negative);
+        }
+        if shift < 0 {
+            return Err(MoneyError::TooPrecise);
+        }
+        if significant.len() as i64 + shift > 13 {
+            return Err(MoneyError::OutOfRange);
+        }
+        let cents: i64 = significant.parse::<i64>().map_err(|_| MoneyError::OutOfRange)?
+            * 10i64.checked_pow(shift as u32).ok_or(MoneyError::OutOfRange)?;
+        if cents > MAX_CENTS {
+            return Err(MoneyError::OutOfRange);
+        }
+        Ok(Money(cents))
+    }
+
+    /// Parses an amount that arrived as a float (our own JSON, a computed value), exactly:
+    /// the float's shortest round-trip text must have at most two decimals.
     pub fn from_decimal(value: f64) -> Result<Self, MoneyError> {
         if !value.is_finite() {
             return Err(MoneyError::OutOfRange);
         }
-        if value < 0.0 {
-            return Err(MoneyError::Negative);
-        }
-        let scaled = value * 100.0;
-        let cents = scaled.round();
-        if cents > MAX_CENTS as f64 {
-            return Err(MoneyError::OutOfRange);
-        }
-        // A two-decimal literal is within a few ulps of an integer once scaled.
-        if (scaled - cents).abs() > 1e-6 * cents.abs().max(1.0) {
-            return Err(MoneyError::TooPrecise);
-        }
-        Ok(Money(cents as i64))
+        Money::from_decimal_text(&value.to_string())
     }
 
     /// The amount as the JSON number clients expect (`999.99`).
@@ -100,6 +139,24 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// An amount as a client wrote it in JSON: the number's own text, kept until
+/// [`AmountText::parse`] reads it exactly. A float would already have rounded `999.999`.
+#[derive(Debug, Clone)]
+pub struct AmountText(Box<serde_json::value::RawValue>);
+
+impl AmountText {
+    /// The amount, exactly, or why it is not one.
+    pub fn parse(&self) -> Result<Money, MoneyError> {
+        Money::from_decimal_text(self.0.get())
+    }
+}
+
+impl<'de> Deserialize<'de> for AmountText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<serde_json::value::RawValue>::deserialize(deserializer).map(AmountText)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,8 +164,43 @@ mod tests {
     #[test]
     fn parses_two_decimal_amounts_exactly() {
         assert_eq!(Money::from_decimal(999.99), Ok(Money::from_cents(99_999)));
-        assert_eq!(Money::from_decimal(0.1 + 0.2), Ok(Money::from_cents(30)));
         assert_eq!(Money::from_decimal(19.9), Ok(Money::from_cents(1990)));
+        // A computed float is not two decimals: refused, not rounded.
+        assert_eq!(Money::from_decimal(0.1 + 0.2), Err(MoneyError::TooPrecise));
+    }
+
+    #[test]
+    fn reads_the_digits_as_written() {
+        let parse = Money::from_decimal_text;
+        assert_eq!(parse("999.99"), Ok(Money::from_cents(99_999)));
+        assert_eq!(parse("19.90"), Ok(Money::from_cents(1_990)));
+        assert_eq!(parse("19.900000"), Ok(Money::from_cents(1_990)), "trailing zeros are no precision");
+        assert_eq!(parse("1e3"), Ok(Money::from_cents(100_000)));
+        assert_eq!(parse("12.5E-1"), Ok(Money::from_cents(125)));
+        assert_eq!(parse("0"), Ok(Money::from_cents(0)));
+        assert_eq!(parse("-0.0"), Ok(Money::from_cents(0)));
+        assert_eq!(parse("10000000000"), Ok(Money::from_cents(1_000_000_000_000)));
+        for too_precise in ["999.999", "1234567.899", "100.0000001", "19.999", "100.00000000000000001", "1e-3"] {
+            assert_eq!(parse(too_precise), Err(MoneyError::TooPrecise), "{too_precise}");
+        }
+        assert_eq!(parse("-1"), Err(MoneyError::Negative));
+        assert_eq!(parse("10000000000.01"), Err(MoneyError::OutOfRange));
+        assert_eq!(parse("1e400"), Err(MoneyError::OutOfRange));
+        for not_a_number in ["\"12\"", "abc", "", ".", "1.2.3", "1e", "0x10", "NaN"] {
+            assert_eq!(parse(not_a_number), Err(MoneyError::NotANumber), "{not_a_number}");
+        }
+    }
+
+    #[test]
+    fn amount_text_keeps_what_the_client_wrote() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            price: AmountText,
+        }
+        let body: Result<Body, _> = serde_json::from_str(r#"{"price": 999.999}"#);
+        assert_eq!(body.map(|b| b.price.parse()).ok(), Some(Err(MoneyError::TooPrecise)));
+        let body: Result<Body, _> = serde_json::from_str(r#"{"price": 1099.99}"#);
+        assert_eq!(body.map(|b| b.price.parse()).ok(), Some(Ok(Money::from_cents(109_999))));
     }
 
     #[test]

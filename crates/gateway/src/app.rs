@@ -7,7 +7,6 @@ use axum::Router;
 use axum::routing::any;
 use futures_util::future::BoxFuture;
 use kit::server::ReadinessCheck;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -69,18 +68,6 @@ impl App {
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        serve(self.listener, self.router, shutdown).await
+        kit::server::serve(self.listener, self.router, shutdown).await
     }
-}
-
-/// Like `kit::server::serve`, but records each connection's peer address, which the proxy
-/// appends to `x-forwarded-for`.
-async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
 }

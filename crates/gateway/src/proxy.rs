@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use kit::Problem;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Largest request body forwarded (10 MiB); more is answered with 413.
@@ -41,6 +42,7 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Builds the shared client: keep-alive pool sized for many concurrent connections per
 /// service, Nagle off (small request/response pairs would otherwise wait on ACKs).
@@ -65,6 +67,12 @@ pub enum ProxyError {
     /// The service did not send response headers within the upstream timeout.
     #[error("Service timeout: {0}")]
     Timeout(&'static str),
+    /// The client stopped sending its request body.
+    #[error("The request body was not received in time")]
+    ClientTimeout,
+    /// The client's request body broke off (it went away).
+    #[error("The request body could not be read")]
+    ClientAborted,
     /// The request body is larger than [`BODY_LIMIT`].
     #[error("Request body exceeds the limit of {BODY_LIMIT} bytes")]
     TooLarge,
@@ -79,6 +87,8 @@ impl ProxyError {
             ProxyError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::ClientAborted => StatusCode::BAD_REQUEST,
             ProxyError::Gateway => StatusCode::BAD_GATEWAY,
         }
     }
@@ -166,11 +176,25 @@ impl Upstream {
             // Chunked: count as it streams; the overflow surfaces as a client error below.
             None => Body::new(Limited::new(body, BODY_LIMIT)),
         };
+        // Whether the client has sent its whole body: a request still waiting on it when
+        // the upstream timeout strikes is late by the client's fault, not the service's.
+        let (body, body_sent) = if body.is_end_stream() {
+            (body, None)
+        } else {
+            let sent = Arc::new(AtomicBool::new(false));
+            (Body::new(Watched { inner: body, sent: sent.clone() }), Some(sent))
+        };
 
         strip_hop_by_hop(&mut headers);
         headers.remove(header::HOST);
+        // Identity of the client as the gateway saw it; never what the client claims.
+        headers.remove(header::FORWARDED);
+        headers.remove(X_REAL_IP);
         if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
             append_forwarded_for(&mut headers, *peer);
+            if let Ok(ip) = HeaderValue::try_from(peer.ip().to_canonical().to_string()) {
+                headers.insert(X_REAL_IP, ip);
+            }
         }
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
         if let Ok(Ok(id)) = kit::problem::REQUEST_ID.try_with(|id| HeaderValue::from_str(id)) {
@@ -187,6 +211,10 @@ impl Upstream {
         let response = match tokio::time::timeout(self.timeout, self.client.request(outbound)).await {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => return Err(self.classify(&error)),
+            Err(_) if body_sent.is_some_and(|sent| !sent.load(Ordering::Acquire)) => {
+                tracing::info!(service = self.service, "client still sending its request body at the upstream timeout");
+                return Err(ProxyError::ClientTimeout);
+            }
             Err(_) => {
                 tracing::warn!(
                     service = self.service,
@@ -204,6 +232,16 @@ impl Upstream {
     fn classify(&self, error: &hyper_util::client::legacy::Error) -> ProxyError {
         if caused_by::<LengthLimitError>(error) {
             return ProxyError::TooLarge;
+        }
+        // The client's side of the exchange failed, not the service's: its body stalled or
+        // it went away while sending.
+        if kit::server::is_body_timeout(error) {
+            tracing::info!(service = self.service, "client stopped sending its request body");
+            return ProxyError::ClientTimeout;
+        }
+        if sent_body_failed(error) {
+            tracing::debug!(service = self.service, error = %kit::http::error_chain(error), "client aborted its request");
+            return ProxyError::ClientAborted;
         }
         tracing::warn!(service = self.service, error = %kit::http::error_chain(error), "upstream request failed");
         if error.is_connect() { ProxyError::Unavailable(self.service) } else { ProxyError::Gateway }
@@ -263,6 +301,49 @@ fn append_forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
     if let Ok(value) = HeaderValue::try_from(value) {
         headers.insert(X_FORWARDED_FOR, value);
     }
+}
+
+/// A request body that records when it has been read to its end.
+struct Watched {
+    inner: Body,
+    sent: Arc<AtomicBool>,
+}
+
+impl axum::body::HttpBody for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.sent.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Whether the request body we were streaming upstream failed (hyper marks errors of the
+/// body it sends as user errors).
+fn sent_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(cause) = current {
+        if cause.downcast_ref::<hyper::Error>().is_some_and(|e| e.is_user()) {
+            return true;
+        }
+        current = cause.source();
+    }
+    false
 }
 
 fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {

@@ -59,8 +59,10 @@ pub struct CreateItem {
     /// Required.
     pub product_name: Option<String>,
     /// Required, ≥ 0.
+    #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub quantity: Option<i64>,
     /// Optional, default 10.
+    #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub low_stock_threshold: Option<i64>,
 }
 
@@ -70,8 +72,10 @@ pub struct UpdateItem {
     /// New name.
     pub product_name: Option<String>,
     /// New on-hand quantity (not below what is reserved).
+    #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub quantity: Option<i64>,
     /// New threshold.
+    #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub low_stock_threshold: Option<i64>,
 }
 
@@ -90,6 +94,7 @@ pub struct ItemPatch {
 #[derive(Debug, Deserialize)]
 pub struct QuantityBody {
     /// Units, > 0.
+    #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub quantity: Option<i64>,
 }
 
@@ -146,7 +151,7 @@ fn check_quantity(field: &str, q: i64, min: i64, errors: &mut Vec<FieldError>) {
 }
 
 fn check_name(name: &str, errors: &mut Vec<FieldError>) {
-    if let Some(problem) = kit::problem::control_characters(name, false) {
+    if let Some(problem) = kit::input::control_characters(name, false) {
         errors.push(FieldError::new("product_name", problem));
     } else if name.trim().is_empty() || name.chars().count() > 200 {
         errors.push(FieldError::new("product_name", "must be 1 to 200 characters"));

@@ -1,5 +1,6 @@
-//! The life of a reservation after it is made: order events confirm, release or commit it,
-//! and a sweeper releases the ones whose order never materialised.
+//! What the inventory does on events and on its own: order events confirm, release or commit
+//! a reservation; a product created with stock gets its stock record; a sweeper releases
+//! the holds whose order never materialised.
 
 use crate::domain::Transition;
 use crate::store::{InventoryStore, TransitionOutcome};
@@ -19,9 +20,10 @@ use uuid::Uuid;
 /// The consumer group of the inventory service.
 pub const CONSUMER_GROUP: &str = "inventory-service";
 /// The topics it consumes.
-pub const TOPICS: [&str; 3] = [topics::ORDER_PLACED, topics::ORDER_CANCELLED, topics::ORDER_STATUS_CHANGED];
+pub const TOPICS: [&str; 4] =
+    [topics::ORDER_PLACED, topics::ORDER_CANCELLED, topics::ORDER_STATUS_CHANGED, topics::PRODUCT_UPDATED];
 
-/// Applies order events to reservations.
+/// Applies order events to reservations, and product creations to stock records.
 pub struct OrderEvents {
     /// Where reservations live.
     pub store: Arc<dyn InventoryStore>,
@@ -39,7 +41,10 @@ struct OrderRef {
 /// reservation forward, so applying one twice changes nothing.
 #[async_trait]
 impl Handler for OrderEvents {
-    async fn handle(&self, message: &Message, _header: &EnvelopeHeader) -> Result<(), HandleError> {
+    async fn handle(&self, message: &Message, header: &EnvelopeHeader) -> Result<(), HandleError> {
+        if message.topic == topics::PRODUCT_UPDATED {
+            return self.product_changed(message, header).await;
+        }
         let order: OrderRef = serde_json::from_slice(&message.payload)
             .map_err(|e| HandleError::Poison(format!("not an order event: {e}")))?;
         let transition = match (message.topic.as_str(), order.new_status.as_deref()) {
@@ -56,6 +61,48 @@ impl Handler for OrderEvents {
             outcome = self.store.ship_unheld(order.order_id, &order.items).await.map_err(transient)?;
         }
         tracing::debug!(order_id = %order.order_id, ?transition, ?outcome, "order event applied");
+        Ok(())
+    }
+}
+
+/// The part of a `product-updated` event the inventory reads.
+#[derive(Deserialize)]
+struct CreatedProduct {
+    product_id: String,
+    product: Option<ProductFields>,
+}
+
+#[derive(Deserialize)]
+struct ProductFields {
+    name: String,
+    #[serde(default)]
+    stock_quantity: i64,
+}
+
+impl OrderEvents {
+    /// A product created with `stock_quantity` > 0 gets a stock record holding that many
+    /// units, unless it has one already (a redelivered event, or stock added by hand first).
+    async fn product_changed(&self, message: &Message, header: &EnvelopeHeader) -> Result<(), HandleError> {
+        if header.event_type != "PRODUCT_CREATED" {
+            return Ok(());
+        }
+        let created: CreatedProduct = serde_json::from_slice(&message.payload)
+            .map_err(|e| HandleError::Poison(format!("not a product event: {e}")))?;
+        let Some(product) = created.product.filter(|p| p.stock_quantity > 0) else { return Ok(()) };
+        let item = crate::domain::NewItem {
+            product_id: created.product_id,
+            product_name: product.name,
+            quantity: product.stock_quantity.min(crate::domain::MAX_QUANTITY),
+            low_stock_threshold: crate::domain::DEFAULT_LOW_STOCK_THRESHOLD,
+        };
+        let added = self
+            .store
+            .insert_missing(std::slice::from_ref(&item))
+            .await
+            .map_err(|e| HandleError::Transient(e.to_string()))?;
+        if added > 0 {
+            tracing::info!(product_id = %item.product_id, quantity = item.quantity, "stock record created for a new product");
+        }
         Ok(())
     }
 }

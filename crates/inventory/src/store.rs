@@ -19,13 +19,17 @@ use uuid::Uuid;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No stock record for the product.
-    #[error("Inventory for product {0} not found")]
+    #[error("Inventory for product {} not found", kit::input::shorten(.0))]
     NotFound(String),
     /// A record exists already.
-    #[error("Inventory for product {0} already exists")]
+    #[error("Inventory for product {} already exists", kit::input::shorten(.0))]
     Exists(String),
     /// Not enough available units.
-    #[error("Insufficient stock for product: {name} ({product_id}). Available: {available}, Requested: {requested}")]
+    #[error(
+        "Insufficient stock for product: {} ({}). Available: {available}, Requested: {requested}",
+        kit::input::shorten(name),
+        kit::input::shorten(product_id)
+    )]
     Insufficient {
         /// Product id.
         product_id: String,
@@ -49,7 +53,7 @@ pub enum StoreError {
         max: i64,
     },
     /// Deleting a record that still holds reservations.
-    #[error("Inventory for product {0} holds reservations for open orders")]
+    #[error("Inventory for product {} holds reservations for open orders", kit::input::shorten(.0))]
     HasReservations(String),
     /// The database failed.
     #[error("inventory store: {0}")]
@@ -77,6 +81,8 @@ pub trait InventoryStore: Send + Sync + 'static {
     async fn list(&self, limit: i64, offset: i64) -> Result<(Vec<Item>, i64), StoreError>;
     /// One record.
     async fn get(&self, product_id: &str) -> Result<Option<Item>, StoreError>;
+    /// The records of these products (those that have one), by product id.
+    async fn get_many(&self, product_ids: &[String]) -> Result<Vec<Item>, StoreError>;
     /// Reduces or restocks atomically.
     async fn change_stock(&self, product_id: &str, change: StockChange) -> Result<Item, StoreError>;
     /// Renames, sets the quantity or the threshold.
@@ -162,7 +168,7 @@ macro_rules! columns {
 }
 
 macro_rules! inventory_backend {
-    ($module:ident, $Db:ty, begin = $begin:literal, lock_row = $lock_row:literal, expired = $expired:literal, one_line_reserve = $one_line_reserve:expr) => {
+    ($module:ident, $Db:ty, begin = $begin:literal, lock_row = $lock_row:literal, expired = $expired:literal, one_line_reserve = $one_line_reserve:expr, ids_from_json = $ids_from_json:literal) => {
         mod $module {
             use super::*;
             use kit::outbox::$module as outbox;
@@ -260,6 +266,16 @@ macro_rules! inventory_backend {
                         .await?;
                 let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inventory").fetch_one(pool).await?;
                 Ok((rows.into_iter().map(from_row).collect(), total))
+            }
+
+            pub async fn get_many(pool: &Pool, product_ids: &[String]) -> Result<Vec<Item>, StoreError> {
+                let rows: Vec<Row> = sqlx::query_as(concat!(
+                    "SELECT ", columns!(), " FROM inventory WHERE product_id IN ", $ids_from_json, " ORDER BY product_id"
+                ))
+                .bind(sqlx::types::Json(product_ids))
+                .fetch_all(pool)
+                .await?;
+                Ok(rows.into_iter().map(from_row).collect())
             }
 
             pub async fn get(pool: &Pool, product_id: &str) -> Result<Option<Item>, StoreError> {
@@ -592,7 +608,8 @@ inventory_backend!(
     lock_row = " FOR UPDATE",
     expired =
         "SELECT order_id FROM reservations WHERE status = 'PENDING' AND expires_at < $1 ORDER BY expires_at LIMIT $2",
-    one_line_reserve = Some(PG_RESERVE_ONE_LINE)
+    one_line_reserve = Some(PG_RESERVE_ONE_LINE),
+    ids_from_json = "(SELECT jsonb_array_elements_text($1::jsonb))"
 );
 // Times are bound as kit::db::Timestamp, fixed-width text on SQLite: text order is time order.
 inventory_backend!(
@@ -602,7 +619,8 @@ inventory_backend!(
     lock_row = "",
     expired =
         "SELECT order_id FROM reservations WHERE status = 'PENDING' AND expires_at < $1 ORDER BY expires_at LIMIT $2",
-    one_line_reserve = None::<&'static str>
+    one_line_reserve = None::<&'static str>,
+    ids_from_json = "(SELECT value FROM json_each($1))"
 );
 
 impl SqlInventoryStore {
@@ -630,6 +648,10 @@ impl InventoryStore for SqlInventoryStore {
 
     async fn get(&self, product_id: &str) -> Result<Option<Item>, StoreError> {
         kit::on_backend!(self, get(product_id))
+    }
+
+    async fn get_many(&self, product_ids: &[String]) -> Result<Vec<Item>, StoreError> {
+        kit::on_backend!(self, get_many(product_ids))
     }
 
     async fn change_stock(&self, product_id: &str, change: StockChange) -> Result<Item, StoreError> {

@@ -103,6 +103,7 @@ impl ServiceClient {
     async fn call(&self, method: Method, path: &str, body: Option<Bytes>) -> Result<Bytes, ClientError> {
         let uri = format!("{}{}", self.base, path);
         let mut attempt = 0;
+        let mut backoff = crate::retry::Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
         loop {
             attempt += 1;
             let mut request =
@@ -119,7 +120,7 @@ impl ServiceClient {
             let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await {
                 Err(_) => return Err(ClientError::Timeout { service: self.service }),
                 Ok(Err(err)) if err.is_connect() && attempt < CONNECT_ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt * attempt))).await;
+                    backoff.sleep().await;
                     continue;
                 }
                 Ok(Err(err)) => {

@@ -7,7 +7,9 @@
 //! - [`bus`]: the [`bus::EventBus`] trait, its embedded durable log, and the consumer loop.
 //! - [`outbox`]: the transactional outbox and its relay.
 //! - [`paging`]: page numbers and the maximum page size of list endpoints.
+//! - [`input`]: lenient whole numbers, control-character checks, shortening echoed values.
 //! - [`http`]: the outbound service client (timeouts, retries on connect failure).
+//! - [`retry`]: the backoff (exponential, jittered) of every retry loop.
 //! - [`server`]: the common router layers, `/health`, and serving until shutdown.
 //! - [`shutdown`]: one cancellation token, cancelled on SIGINT/SIGTERM.
 //! - [`telemetry`]: tracing setup.
@@ -17,9 +19,11 @@ pub mod bus;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod input;
 pub mod outbox;
 pub mod paging;
 pub mod problem;
+pub mod retry;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

@@ -331,17 +331,16 @@ impl Relay {
     /// Relays until `shutdown`, then makes one last pass so committed events are not left
     /// behind.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut failures = 0u32;
+        let mut backoff = crate::retry::Backoff::new(Duration::from_millis(100), Duration::from_secs(6));
         loop {
             let wait = match self.relay_once().await {
                 Ok(n) if n as i64 == self.batch => Duration::ZERO,
                 Ok(_) => {
-                    failures = 0;
+                    backoff.reset();
                     self.idle
                 }
                 Err(err) => {
-                    failures = failures.saturating_add(1);
-                    let wait = Duration::from_millis(100u64 << failures.min(6));
+                    let wait = backoff.next_delay();
                     tracing::warn!(error = %err, retry_in = ?wait, "outbox relay pass failed");
                     wait
                 }

@@ -33,19 +33,6 @@ impl FieldError {
     }
 }
 
-/// Why `text` is not acceptable as a value shown to people and put in emails and headers:
-/// control characters (NUL, escape sequences, newlines in a one-line value) break mail
-/// headers, logs and terminals. `multiline` values (descriptions) may hold line breaks and
-/// tabs. `None` when fine.
-pub fn control_characters(text: &str, multiline: bool) -> Option<&'static str> {
-    let bad = text.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')));
-    match (bad, multiline) {
-        (false, _) => None,
-        (true, false) => Some("must not contain control characters such as line breaks or NUL"),
-        (true, true) => Some("must not contain control characters other than line breaks and tabs"),
-    }
-}
-
 /// An error response. `detail` is the original's field and always present.
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -170,8 +157,8 @@ impl IntoResponse for Problem {
     }
 }
 
-/// A JSON body extractor whose rejections are problem+json 422s naming the field
-/// (`items[0].quantity: invalid type: string "x", expected i64`).
+/// A JSON body extractor whose rejections are problem+json 422s naming the field in the
+/// API's terms (`items[0].quantity: must be a whole number`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -190,22 +177,103 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 "Expected a request with Content-Type: application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| Problem::new(rejection.status(), rejection.body_text()))?;
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                return Problem::new(
+                    status,
+                    format!("The request body is larger than {} bytes", crate::server::BODY_LIMIT),
+                );
+            }
+            if crate::server::is_body_timeout(&rejection) {
+                return Problem::new(StatusCode::REQUEST_TIMEOUT, "The request body was not received in time");
+            }
+            Problem::bad_request("The request body could not be read")
+        })?;
         parse_json(&bytes).map(Json)
     }
 }
 
-/// Parses JSON, reporting the path of the first field that does not fit.
+/// Parses JSON, reporting the path of the first field that does not fit, worded for the
+/// API's users: no Rust type names, no parser positions except for malformed JSON.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // Every body of this API is an object; serde would read an array positionally into a
+    // struct and blame "[0]".
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+            return Err(Problem::invalid_field("body", "must be a JSON object"));
+        }
+        _ => return Err(Problem::invalid_field("body", "is not valid JSON (expected an object)")),
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    if parsed.is_ok() {
+        // Text after the document (`{} {}`) is malformed too.
+        de.end().map_err(|e| Problem::invalid_field("body", format!("is not valid JSON ({e})")))?;
+    }
+    parsed.map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        let field = if path == "." { "body".to_owned() } else { path };
-        Problem::invalid_field(field, inner.to_string())
+        let syntax = matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof);
+        if syntax || inner.classify() == serde_json::error::Category::Io {
+            return Problem::invalid_field("body", format!("is not valid JSON ({inner})"));
+        }
+        let field = if path == "." || path.contains('?') { "body".to_owned() } else { path };
+        let (field, message) = explain(&field, &inner.to_string());
+        Problem::invalid_field(field, message)
     })
+}
+
+/// A serde message in the API's words: `(field, what is wrong)`.
+fn explain(field: &str, message: &str) -> (String, String) {
+    // serde appends a position: useless for a value that parsed as JSON but does not fit.
+    let message = message.split(" at line ").next().unwrap_or(message);
+    if let Some(missing) = message.strip_prefix("missing field `") {
+        let name = missing.trim_end_matches('`');
+        let field = if field == "body" { name.to_owned() } else { format!("{field}.{name}") };
+        return (field, "is required".to_owned());
+    }
+    if let Some(duplicate) = message.strip_prefix("duplicate field `") {
+        let name = duplicate.trim_end_matches('`');
+        let field = if field == "body" { name.to_owned() } else { format!("{field}.{name}") };
+        return (field, "appears more than once".to_owned());
+    }
+    if message.starts_with("unknown variant") {
+        let allowed = message.split_once("expected one of ").map(|(_, list)| list.replace('`', ""));
+        return (field.to_owned(), allowed.map_or("is not an allowed value".into(), |l| format!("must be one of {l}")));
+    }
+    if !message.starts_with("invalid type")
+        && !message.starts_with("invalid length")
+        && !message.starts_with("invalid value")
+    {
+        // Our own checks (`must be …`) already speak the API's language.
+        return (field.to_owned(), message.to_owned());
+    }
+    let expected = message.rsplit_once("expected ").map_or("", |(_, e)| e);
+    let wanted = if field == "body" && (expected.starts_with("struct") || expected.contains("map")) {
+        "must be a JSON object"
+    } else if ["i64", "i32", "u64", "u32", "u16", "u8", "usize", "a whole number", "integer"]
+        .iter()
+        .any(|t| expected.starts_with(t))
+    {
+        "must be a whole number"
+    } else if expected.starts_with("f64") || expected.starts_with("f32") {
+        "must be a number"
+    } else if expected.contains("string") || expected.starts_with("char") {
+        "must be a string"
+    } else if expected.contains("sequence") || expected.starts_with("tuple") {
+        "must be an array"
+    } else if expected.contains("struct") || expected.contains("map") {
+        "must be an object"
+    } else if expected.contains("bool") {
+        "must be true or false"
+    } else if expected.contains("UUID") || expected.contains("uuid") {
+        "must be a UUID"
+    } else {
+        "has a value of the wrong type"
+    };
+    (field.to_owned(), wanted.to_owned())
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -214,7 +282,8 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// A query-string extractor whose rejections are problem+json 422s.
+/// A query-string extractor whose rejections are problem+json 422s. A parameter given twice
+/// (`?page=1&page=2`) takes its last value, as the original did.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
 
@@ -222,12 +291,55 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| Query(q.0)).map_err(|rejection| {
-            let text = rejection.body_text();
-            let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
-            match text.split_once(": ") {
-                Some((field, message)) if !field.contains(' ') => Problem::invalid_field(field, message),
-                _ => Problem::invalid_field("query", text),
+        parse_query(parts.uri.query().unwrap_or_default()).map(Query)
+    }
+}
+
+/// Parses a query string (last value of a repeated name wins), naming the bad parameter.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, Problem> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        pairs.retain(|(n, _)| n.as_str() != name);
+        pairs.push((name.into_owned(), value.into_owned()));
+    }
+    let deduplicated = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(deduplicated.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let message = err.into_inner().to_string();
+        let field = if path == "." || path.contains('?') { "query".to_owned() } else { path };
+        let message = if message.contains("invalid digit") || message.contains("cannot parse integer") {
+            "must be a whole number".to_owned()
+        } else if message.contains("invalid float") {
+            "must be a number".to_owned()
+        } else {
+            explain(&field, &message).1
+        };
+        Problem::invalid_field(field, message)
+    })
+}
+
+/// `value` percent-encoded for a query string.
+pub fn encode_query_value(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A path extractor whose rejections are problem+json: a segment that is not valid
+/// percent-encoded UTF-8 (`/api/products/%ff%fe`) is a 400 saying so.
+#[derive(Debug, Clone, Default)]
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| Path(p.0)).map_err(|rejection| {
+            use axum::extract::rejection::PathRejection;
+            match rejection {
+                PathRejection::FailedToDeserializePathParams(_) => Problem::bad_request(
+                    "The path is not valid: a segment is not valid percent-encoded UTF-8 or has the wrong type",
+                ),
+                other => Problem::internal(&other),
             }
         })
     }

@@ -1,7 +1,7 @@
 //! Orders, their lines, the status state machine, and parsing of the placement request.
 
-use contracts::Money;
 use contracts::events::OrderEventItem;
+use contracts::{AmountText, Money};
 use kit::problem::FieldError;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -136,9 +136,10 @@ pub struct PlaceOrderLine {
     /// Ignored (the catalog's name is used).
     pub product_name: Option<String>,
     /// 1 to 1000.
+    #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub quantity: Option<i64>,
     /// Optional; must equal the catalog price when given.
-    pub unit_price: Option<f64>,
+    pub unit_price: Option<AmountText>,
 }
 
 /// A validated placement request.
@@ -192,14 +193,14 @@ impl PlaceOrderBody {
         let mut errors = Vec::new();
         let raw_name = self.customer_name.unwrap_or_default();
         let customer_name = raw_name.trim().to_owned();
-        if let Some(problem) = kit::problem::control_characters(&raw_name, false) {
+        if let Some(problem) = kit::input::control_characters(&raw_name, false) {
             errors.push(FieldError::new("customer_name", problem));
         } else if customer_name.is_empty() || customer_name.chars().count() > 200 {
             errors.push(FieldError::new("customer_name", "is required, 1 to 200 characters"));
         }
         let raw_email = self.customer_email.unwrap_or_default();
         let customer_email = raw_email.trim().to_owned();
-        if let Some(problem) = kit::problem::control_characters(&raw_email, false) {
+        if let Some(problem) = kit::input::control_characters(&raw_email, false) {
             errors.push(FieldError::new("customer_email", problem));
         } else if !valid_email(&customer_email) {
             errors.push(FieldError::new("customer_email", "must be a valid email address"));
@@ -217,8 +218,7 @@ impl PlaceOrderBody {
                     "must be 1 to 64 letters, digits, '.', '_' or '-'",
                 ));
             }
-            if let Some(problem) = item.product_name.as_deref().and_then(|n| kit::problem::control_characters(n, false))
-            {
+            if let Some(problem) = item.product_name.as_deref().and_then(|n| kit::input::control_characters(n, false)) {
                 errors.push(FieldError::new(format!("items[{i}].product_name"), problem));
             } else if item.product_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
                 errors.push(FieldError::new(format!("items[{i}].product_name"), "must be at most 200 characters"));
@@ -230,7 +230,7 @@ impl PlaceOrderBody {
                     format!("must be between 1 and {MAX_QUANTITY}"),
                 ));
             }
-            let expected_price = match item.unit_price.map(Money::from_decimal) {
+            let expected_price = match item.unit_price.map(|p| p.parse()) {
                 None => None,
                 Some(Ok(price)) if price.cents() > 0 => Some(price),
                 Some(Ok(_)) => {

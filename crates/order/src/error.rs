@@ -17,7 +17,7 @@ pub enum OrderError {
     #[error("Invalid order ID")]
     InvalidId,
     /// No such order.
-    #[error("Order {0} not found")]
+    #[error("Order {} not found", kit::input::shorten(.0))]
     NotFound(String),
     /// The client's price is not the catalog's.
     #[error("Price of product {product_id} is {catalog}, not {requested}")]

@@ -155,7 +155,7 @@ impl Placement {
         ids.dedup();
         let page: CatalogPage = self
             .catalog
-            .get_json(&format!("/api/products?page_size=100&ids={}", ids.join(",")))
+            .get_json(&format!("/api/products?page_size=100&include_stock=false&ids={}", ids.join(",")))
             .await
             .map_err(|e| upstream("Product service", e))?;
         let catalog: HashMap<&str, _> = page.products.iter().map(|p| (p.id.as_str(), p)).collect();

@@ -4,11 +4,11 @@ use crate::domain::{Order, PlaceOrderBody, Status};
 use crate::error::OrderError;
 use crate::placement::Placement;
 use crate::store::StatusOutcome;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, patch, post};
 use axum::{Json as AxumJson, Router};
-use kit::problem::{FieldError, Json, Query};
+use kit::problem::{FieldError, Json, Path, Query};
 use serde::Deserialize;
 use uuid::Uuid;
 

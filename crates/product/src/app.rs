@@ -43,7 +43,12 @@ impl App {
         let store = Arc::new(SqlProductStore::new(db.clone(), relay.waker()));
         let router = kit::server::service_router(
             "product-service",
-            router(AppState { store: store.clone() }),
+            router(AppState {
+                store: store.clone(),
+                stock: config.inventory_service_url.as_ref().map(|url| {
+                    kit::http::ServiceClient::new("inventory-service", url.clone(), std::time::Duration::from_secs(2))
+                }),
+            }),
             kit::server::Readiness::new().store("product", db.clone()).build(),
         );
         Ok(App { listener, router, relay, store, db })

@@ -12,10 +12,14 @@ pub struct Config {
     pub port: u16,
     /// Product store.
     pub database: DbOptions,
+    /// The inventory service, whose available units a product's `stock_quantity` shows
+    /// (`None`: the stored figure is shown).
+    pub inventory_service_url: Option<String>,
 }
 
 impl Config {
-    /// From `PRODUCT_HOST`, `PRODUCT_PORT`, `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`.
+    /// From `PRODUCT_HOST`, `PRODUCT_PORT`, `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`,
+    /// `INVENTORY_SERVICE_URL`.
     pub fn from_env() -> Result<Config, ConfigError> {
         Ok(Config {
             host: config::optional("PRODUCT_HOST").unwrap_or_else(|| "0.0.0.0".into()),
@@ -25,6 +29,7 @@ impl Config {
                 schema: "product".into(),
                 max_connections: config::parse_or("DATABASE_MAX_CONNECTIONS", 16)?,
             },
+            inventory_service_url: Some(config::url_or("INVENTORY_SERVICE_URL", "http://127.0.0.1:8003")?),
         })
     }
 }

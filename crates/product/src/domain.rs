@@ -1,7 +1,7 @@
 //! The product document and the parsing of client input into it. Handlers convert request
 //! bodies here once; everything past this point holds only valid values.
 
-use contracts::Money;
+use contracts::{AmountText, Money};
 use kit::problem::FieldError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -55,7 +55,7 @@ pub struct CreateProduct {
     /// Required (may be empty).
     pub description: Option<String>,
     /// Required, > 0.
-    pub price: Option<f64>,
+    pub price: Option<AmountText>,
     /// Required.
     pub category: Option<String>,
     /// Optional.
@@ -64,6 +64,7 @@ pub struct CreateProduct {
     /// Optional.
     pub image_url: Option<String>,
     /// Optional, ≥ 0.
+    #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub stock_quantity: Option<i64>,
     /// Optional object.
     pub attributes: Option<Map<String, Value>>,
@@ -78,7 +79,7 @@ pub struct UpdateProduct {
     /// New description.
     pub description: Option<String>,
     /// New price.
-    pub price: Option<f64>,
+    pub price: Option<AmountText>,
     /// New category.
     pub category: Option<String>,
     /// New tags (replaces the list).
@@ -86,6 +87,7 @@ pub struct UpdateProduct {
     /// New picture; `""` clears it.
     pub image_url: Option<String>,
     /// New informational stock figure.
+    #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub stock_quantity: Option<i64>,
     /// New attributes (replaces the object).
     pub attributes: Option<Map<String, Value>>,
@@ -129,7 +131,7 @@ impl Errors {
 
     fn text(&mut self, field: &str, value: Option<String>, max: usize, allow_empty: bool) -> Option<String> {
         let value = value?;
-        if let Some(problem) = kit::problem::control_characters(&value, field == "description") {
+        if let Some(problem) = kit::input::control_characters(&value, field == "description") {
             self.add(field, problem);
             return None;
         }
@@ -152,9 +154,9 @@ impl Errors {
         value
     }
 
-    fn price(&mut self, value: Option<f64>) -> Option<Money> {
+    fn price(&mut self, value: Option<AmountText>) -> Option<Money> {
         let raw = value?;
-        match Money::from_decimal(raw) {
+        match raw.parse() {
             Ok(m) if m.cents() > 0 => Some(m),
             Ok(_) => {
                 self.add("price", "must be greater than 0");
@@ -173,7 +175,7 @@ impl Errors {
         }
         let mut out: Vec<String> = Vec::with_capacity(tags.len());
         for (i, tag) in tags.into_iter().enumerate() {
-            if let Some(problem) = kit::problem::control_characters(&tag, false) {
+            if let Some(problem) = kit::input::control_characters(&tag, false) {
                 self.add(&format!("tags[{i}]"), problem);
                 continue;
             }
@@ -189,7 +191,7 @@ impl Errors {
 
     fn image_url(&mut self, url: String) -> Option<String> {
         let url = url.trim().to_owned();
-        if let Some(problem) = kit::problem::control_characters(&url, false) {
+        if let Some(problem) = kit::input::control_characters(&url, false) {
             self.add("image_url", problem);
         } else if url.len() > MAX_URL {
             self.add("image_url", format!("must be at most {MAX_URL} characters"));

@@ -9,10 +9,10 @@ use kit::problem::FieldError;
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
     /// No product with this id.
-    #[error("Product {0} not found")]
+    #[error("Product {} not found", kit::input::shorten(.0))]
     NotFound(String),
     /// The id is taken.
-    #[error("Product {0} already exists")]
+    #[error("Product {} already exists", kit::input::shorten(.0))]
     Duplicate(String),
     /// The path id cannot be a product id.
     #[error("Invalid product ID")]

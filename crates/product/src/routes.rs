@@ -4,12 +4,13 @@
 use crate::domain::{CreateProduct, Product, UpdateProduct, valid_id};
 use crate::error::ProductError;
 use crate::store::{ListFilter, Page, ProductStore, StoreError};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json as AxumJson, Router};
 use contracts::Money;
-use kit::problem::{FieldError, Json, Query};
+use kit::http::ServiceClient;
+use kit::problem::{FieldError, Json, Path, Query};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -18,6 +19,40 @@ use std::sync::Arc;
 pub struct AppState {
     /// Where products live.
     pub store: Arc<dyn ProductStore>,
+    /// The inventory service: a product's `stock_quantity` shows its available units.
+    pub stock: Option<ServiceClient>,
+}
+
+/// One stock record, as the inventory lists it.
+#[derive(Deserialize)]
+struct StockLevel {
+    product_id: String,
+    available_qty: i64,
+}
+
+impl AppState {
+    /// Sets each product's `stock_quantity` to what the inventory can sell now (0 without a
+    /// stock record). If the inventory cannot answer, the stored figure stays: reading the
+    /// catalog must not fail because stock levels are unavailable.
+    async fn with_stock(&self, mut products: Vec<Product>) -> Vec<Product> {
+        let Some(stock) = &self.stock else { return products };
+        if products.is_empty() {
+            return products;
+        }
+        let ids: Vec<String> = products.iter().map(|p| kit::problem::encode_query_value(&p.id)).collect();
+        let path = format!("/api/inventory?page_size={}&product_ids={}", MAX_PAGE_SIZE, ids.join(","));
+        match stock.get_json::<Vec<StockLevel>>(&path).await {
+            Ok(levels) => {
+                let available: std::collections::HashMap<String, i64> =
+                    levels.into_iter().map(|l| (l.product_id, l.available_qty)).collect();
+                for product in &mut products {
+                    product.stock_quantity = available.get(&product.id).copied().unwrap_or(0);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "stock levels unavailable; showing stored figures"),
+        }
+        products
+    }
 }
 
 /// The product routes.
@@ -37,9 +72,12 @@ struct ListParams {
     page_size: Option<i64>,
     category: Option<String>,
     tag: Option<String>,
-    min_price: Option<f64>,
-    max_price: Option<f64>,
+    min_price: Option<String>,
+    max_price: Option<String>,
     ids: Option<String>,
+    /// `false` skips asking the inventory for stock levels (the order service only needs
+    /// names and prices).
+    include_stock: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,8 +88,8 @@ struct ProductPage {
     page_size: i64,
 }
 
-fn price(field: &str, value: Option<f64>, errors: &mut Vec<FieldError>) -> Option<Money> {
-    value.and_then(|v| match Money::from_decimal(v) {
+fn price(field: &str, value: Option<String>, errors: &mut Vec<FieldError>) -> Option<Money> {
+    value.and_then(|v| match Money::from_decimal_text(&v) {
         Ok(m) => Some(m),
         Err(e) => {
             errors.push(FieldError::new(field, e.to_string()));
@@ -83,6 +121,7 @@ async fn list(
         return Err(errors.into());
     }
     let (products, total) = state.store.list(&filter, page).await?;
+    let products = if params.include_stock == Some(false) { products } else { state.with_stock(products).await };
     Ok(AxumJson(ProductPage { products, total, page: page.number, page_size: page.size }))
 }
 
@@ -117,7 +156,8 @@ async fn search(
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    Ok(AxumJson(state.store.search(&search_terms(&q), page).await?))
+    let found = state.store.search(&search_terms(&q), page).await?;
+    Ok(AxumJson(state.with_stock(found).await))
 }
 
 async fn create(
@@ -136,7 +176,8 @@ async fn fetch(State(state): State<AppState>, Path(id): Path<String>) -> Result<
     if !valid_id(&id) {
         return Err(ProductError::InvalidId);
     }
-    state.store.get(&id).await?.map(AxumJson).ok_or(ProductError::NotFound(id))
+    let product = state.store.get(&id).await?.ok_or_else(|| ProductError::NotFound(id.clone()))?;
+    state.with_stock(vec![product]).await.pop().map(AxumJson).ok_or(ProductError::NotFound(id))
 }
 
 async fn update(

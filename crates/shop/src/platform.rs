@@ -241,8 +241,12 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
     if let Some(schedule) = &overrides.email_retry_schedule {
         notification_config.retry_schedule = schedule.clone();
     }
-    let product_config =
-        product::Config { host: host.clone(), port: config.ports.product, database: options("product") };
+    let product_config = product::Config {
+        host: host.clone(),
+        port: config.ports.product,
+        database: options("product"),
+        inventory_service_url: Some(inventory_url.clone()),
+    };
     let mut inventory_config = inventory::Config::embedded(
         host.clone(),
         config.ports.inventory,

@@ -97,3 +97,30 @@ async fn upstream_hanging_up_without_answering_is_502() -> TestResult {
     assert_eq!(answer.assert_problem(StatusCode::BAD_GATEWAY), "Gateway error");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_client_that_stops_sending_its_body_gets_408_not_an_upstream_timeout() -> TestResult {
+    let gw = crate::helpers::echo_gateway().await?;
+    let mut tcp = tokio::net::TcpStream::connect(gw.base.trim_start_matches("http://")).await?;
+    let head = "POST /api/products HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"name\":";
+    tcp.write_all(head.as_bytes()).await?;
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read_answer = async {
+        while !String::from_utf8_lossy(&received).contains("\"detail\"") {
+            let n = tcp.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::time::timeout(Duration::from_secs(15), read_answer).await??;
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("not received in time"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(9), "before the upstream timeout: {:?}", started.elapsed());
+    Ok(())
+}

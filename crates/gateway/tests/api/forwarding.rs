@@ -120,3 +120,16 @@ async fn the_router_works_without_connection_info() -> TestResult {
     assert_eq!(echo["headers"]["x-forwarded-for"], serde_json::Value::Null);
     Ok(())
 }
+
+#[tokio::test]
+async fn client_claims_about_its_address_are_replaced() -> TestResult {
+    let gw = echo_gateway().await?;
+    let request = Request::get(format!("{}/api/orders", gw.base))
+        .header("x-real-ip", "10.9.9.9")
+        .header("forwarded", "for=10.9.9.9;proto=https")
+        .body(Body::empty())?;
+    let echo = send(request).await?.body;
+    assert_eq!(echo["headers"]["x-real-ip"], "127.0.0.1", "the peer the gateway saw: {echo}");
+    assert_eq!(echo["headers"]["forwarded"], serde_json::Value::Null, "{echo}");
+    Ok(())
+}

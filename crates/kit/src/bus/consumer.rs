@@ -5,6 +5,7 @@
 //! never stalls the rest. [`ConsumerHealth`] tells readiness whether the loop runs and moves.
 
 use super::{BusError, EventBus, Message, OutgoingMessage};
+use crate::retry::Backoff;
 use async_trait::async_trait;
 use contracts::events::{EnvelopeHeader, SCHEMA_VERSION, topics};
 use futures_util::FutureExt;
@@ -168,12 +169,12 @@ pub async fn run_reporting(
 ) {
     health.alive();
     let _stopped = StoppedOnDrop(health.clone());
-    let mut backoff = RETRY_MIN;
+    let mut backoff = Backoff::new(RETRY_MIN, RETRY_MAX);
     let dead_letters = topics::dead_letter(group);
     while let Err(err) = bus.ensure_topics(&[dead_letters.as_str()]).await {
         tracing::warn!(group, error = %err, "creating the dead-letter topic failed; retrying");
         health.failing(&err.to_string());
-        if sleep_or_stop(&shutdown, &mut backoff).await {
+        if backoff.sleep_or_stop(&shutdown).await {
             return;
         }
     }
@@ -183,7 +184,7 @@ pub async fn run_reporting(
             Err(err) => {
                 tracing::warn!(group, error = %err, "subscribe failed; retrying");
                 health.failing(&err.to_string());
-                if sleep_or_stop(&shutdown, &mut backoff).await {
+                if backoff.sleep_or_stop(&shutdown).await {
                     return;
                 }
             }
@@ -197,14 +198,14 @@ pub async fn run_reporting(
         };
         let batch = match batch {
             Ok(batch) => {
-                backoff = RETRY_MIN;
+                backoff.reset();
                 health.progressed();
                 batch
             }
             Err(err) => {
                 tracing::warn!(group, error = %err, "poll failed; retrying");
                 health.failing(&err.to_string());
-                if sleep_or_stop(&shutdown, &mut backoff).await {
+                if backoff.sleep_or_stop(&shutdown).await {
                     break;
                 }
                 continue;
@@ -227,7 +228,7 @@ pub async fn run_reporting(
             }
         }
         for message in done {
-            let mut backoff = RETRY_MIN;
+            let mut backoff = Backoff::new(RETRY_MIN, RETRY_MAX);
             for attempt in 1..=COMMIT_ATTEMPTS {
                 match subscription.commit(message).await {
                     Ok(()) => break,
@@ -237,7 +238,7 @@ pub async fn run_reporting(
                     }
                     Err(err) => {
                         tracing::warn!(group, topic = %message.topic, error = %err, "commit failed; retrying");
-                        if sleep_or_stop(&shutdown, &mut backoff).await {
+                        if backoff.sleep_or_stop(&shutdown).await {
                             break;
                         }
                     }
@@ -261,7 +262,7 @@ async fn process(
     health: &ConsumerHealth,
     shutdown: &CancellationToken,
 ) -> bool {
-    let mut backoff = RETRY_MIN;
+    let mut backoff = Backoff::new(RETRY_MIN, RETRY_MAX);
     loop {
         if shutdown.is_cancelled() {
             return false;
@@ -283,7 +284,7 @@ async fn process(
             Err(err) => {
                 tracing::warn!(group, topic = %message.topic, offset = message.offset, error = %err, "retrying message");
                 health.failing(&err.to_string());
-                if sleep_or_stop(shutdown, &mut backoff).await {
+                if backoff.sleep_or_stop(shutdown).await {
                     return false;
                 }
             }
@@ -334,14 +335,4 @@ pub fn dead_letter_message(group: &str, message: &Message, reason: &str) -> Outg
 
 async fn dead_letter(bus: &dyn EventBus, group: &str, message: &Message, reason: &str) -> Result<(), BusError> {
     bus.publish(&[dead_letter_message(group, message, reason)]).await
-}
-
-/// Sleeps for `backoff` (doubling it), `true` if shutdown came first.
-async fn sleep_or_stop(shutdown: &CancellationToken, backoff: &mut Duration) -> bool {
-    let wait = *backoff;
-    *backoff = (*backoff * 2).min(RETRY_MAX);
-    tokio::select! {
-        _ = shutdown.cancelled() => true,
-        _ = tokio::time::sleep(wait) => false,
-    }
 }

@@ -50,7 +50,8 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 pub async fn spawn_app_seeded(backend: Backend, seed: &[Product]) -> Option<TestApp> {
     let stores = Stores::new(backend).await?;
     let events = stores.event_log().await;
-    let config = Config { host: "127.0.0.1".into(), port: 0, database: stores.options("product") };
+    let config =
+        Config { host: "127.0.0.1".into(), port: 0, database: stores.options("product"), inventory_service_url: None };
     let app = App::build(config, Arc::new(events.clone())).await.expect("building the product service");
     if !seed.is_empty() {
         let seeded = app.seed_if_empty(seed).await.expect("seeding products");

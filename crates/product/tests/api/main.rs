@@ -5,6 +5,7 @@
 //! - [`helpers`]: `spawn_app` (on `testkit`), catalog calls, event-log polling.
 //! - [`products`]: the behaviours, each an `async fn(Backend)`.
 
+mod contract;
 mod helpers;
 mod products;
 
@@ -33,4 +34,7 @@ testkit::on_backends!(
     products::failed_writes_publish_nothing,
     products::lists_in_creation_order_within_a_second,
     products::rejects_control_characters,
+    contract::prices_are_exact_or_refused,
+    contract::errors_speak_the_apis_language,
+    contract::the_originals_lenient_inputs_work,
 );

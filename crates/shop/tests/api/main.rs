@@ -2,6 +2,7 @@
 //! the gateway over real HTTP, on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod contract;
 mod crash;
 mod disk_full;
 mod faults;
@@ -25,4 +26,7 @@ testkit::on_backends!(
     faults::order_pages_always_carry_their_items,
     faults::a_shutdown_mid_storm_fails_no_accepted_order,
     faults::an_expired_hold_never_leaves_a_confirmed_order_without_stock,
+    contract::order_prices_are_compared_exactly,
+    contract::stock_quantity_is_what_the_inventory_can_sell,
+    contract::bad_paths_and_request_ids_get_clean_answers,
 );
