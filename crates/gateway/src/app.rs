@@ -25,6 +25,7 @@ pub fn router(config: &Config) -> Router {
         .merge(upstream_routes("orders", &config.order_url, &client, timeout))
         .merge(upstream_routes("inventory", &config.inventory_url, &client, timeout))
         .merge(upstream_routes("notifications", &config.notification_url, &client, timeout))
+        .merge(upstream_routes("ai", &config.ai_url, &client, timeout))
         .route_layer(AccessLayer);
     // The gateway holds no state of its own: if it answers, it is ready. Upstream health is
     // reported per request as 503s.

@@ -14,6 +14,8 @@ pub struct Upstreams {
     pub inventory: String,
     /// Notification service.
     pub notification: String,
+    /// AI assistant.
+    pub ai: String,
 }
 
 /// Where the gateway listens, where each service lives, and how long to wait for them.
@@ -31,6 +33,8 @@ pub struct Config {
     pub inventory_url: String,
     /// Notification service base URL (`NOTIFICATION_SERVICE_URL`).
     pub notification_url: String,
+    /// AI service base URL (`AI_SERVICE_URL`).
+    pub ai_url: String,
     /// Limit on opening a TCP connection to a service (`GATEWAY_CONNECT_TIMEOUT_MS`).
     pub connect_timeout: Duration,
     /// Limit on a service's response headers arriving (`GATEWAY_UPSTREAM_TIMEOUT_MS`).
@@ -48,6 +52,7 @@ impl Config {
                 order: url_or("ORDER_SERVICE_URL", "http://127.0.0.1:8002")?,
                 inventory: url_or("INVENTORY_SERVICE_URL", "http://127.0.0.1:8003")?,
                 notification: url_or("NOTIFICATION_SERVICE_URL", "http://127.0.0.1:8004")?,
+                ai: url_or("AI_SERVICE_URL", "http://127.0.0.1:8005")?,
             },
         )
     }
@@ -63,6 +68,7 @@ impl Config {
             order_url: upstreams.order,
             inventory_url: upstreams.inventory,
             notification_url: upstreams.notification,
+            ai_url: upstreams.ai,
             connect_timeout: millis_or("GATEWAY_CONNECT_TIMEOUT_MS", Duration::from_millis(3000))?,
             upstream_timeout: millis_or("GATEWAY_UPSTREAM_TIMEOUT_MS", Duration::from_millis(10_000))?,
         };
@@ -78,6 +84,7 @@ impl Config {
             ("ORDER_SERVICE_URL", &self.order_url),
             ("INVENTORY_SERVICE_URL", &self.inventory_url),
             ("NOTIFICATION_SERVICE_URL", &self.notification_url),
+            ("AI_SERVICE_URL", &self.ai_url),
         ] {
             crate::proxy::Target::parse(url).map_err(|e| ConfigError::new(var, e.to_string()))?;
         }

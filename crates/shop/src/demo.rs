@@ -432,6 +432,24 @@ const CATALOG: &[Row] = &[
         &["hair", "dryer", "dyson"],
         "Fast, quiet hair dryer with intelligent heat control to protect shine.",
     ),
+    (
+        "prod-048",
+        "JBL Tune 520BT Wireless Headphones",
+        "Electronics",
+        4_999,
+        200,
+        &["headphones", "jbl", "wireless", "bluetooth"],
+        "Light on-ear wireless headphones with 57-hour battery and multipoint Bluetooth.",
+    ),
+    (
+        "prod-049",
+        "Sony WF-C700N Wireless Earbuds",
+        "Electronics",
+        11_999,
+        140,
+        &["earbuds", "sony", "wireless", "noise-cancelling"],
+        "Compact noise-cancelling wireless earbuds with a 20-hour case.",
+    ),
 ];
 
 fn image_url(id: &str) -> String {

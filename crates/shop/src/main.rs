@@ -57,6 +57,7 @@ enum Service {
     Order,
     Inventory,
     Notification,
+    Ai,
 }
 
 fn log_format(default: LogFormat) -> anyhow::Result<LogFormat> {
@@ -90,6 +91,7 @@ async fn up(data_dir: PathBuf, host: String, seed_demo: bool) -> anyhow::Result<
             order: config::parse_or("ORDER_PORT", Ports::DEFAULT.order)?,
             inventory: config::parse_or("INVENTORY_PORT", Ports::DEFAULT.inventory)?,
             notification: config::parse_or("NOTIFICATION_PORT", Ports::DEFAULT.notification)?,
+            ai: config::parse_or("AI_PORT", Ports::DEFAULT.ai)?,
         },
         stores: Stores::Sqlite(data_dir.clone()),
         pool_size: 1,
@@ -170,6 +172,11 @@ async fn serve(service: Service) -> anyhow::Result<()> {
             tracing::info!(port = app.port(), "notification service listening");
             app.run_until_stopped(shutdown).await
         }
+        Service::Ai => {
+            let app = ai::App::build(ai::Config::from_env()?, event_bus().await?).await?;
+            tracing::info!(port = app.port(), "AI service listening");
+            app.run_until_stopped(shutdown).await
+        }
     };
     served.context("serving")
 }
@@ -184,6 +191,7 @@ async fn migrate() -> anyhow::Result<()> {
     kit::db::connect(&database("inventory")?, &inventory::app::MIGRATIONS).await?;
     kit::db::connect(&database("orders")?, &order::app::MIGRATIONS).await?;
     kit::db::connect(&database("notification")?, &notification::app::MIGRATIONS).await?;
+    kit::db::connect(&database("ai")?, &ai::store::MIGRATIONS).await?;
     kit::db::connect(&event_bus_options()?, &kit::bus::log::MIGRATIONS).await?;
     tracing::info!("migrations applied");
     Ok(())

@@ -43,13 +43,16 @@ pub struct Ports {
     pub inventory: u16,
     /// Notification service.
     pub notification: u16,
+    /// AI assistant.
+    pub ai: u16,
 }
 
 impl Ports {
-    /// 9000, 8001, 8002, 8003, 8004, as the original.
-    pub const DEFAULT: Ports = Ports { gateway: 9000, product: 8001, order: 8002, inventory: 8003, notification: 8004 };
+    /// 9000, 8001, 8002, 8003, 8004, 8005, as the original.
+    pub const DEFAULT: Ports =
+        Ports { gateway: 9000, product: 8001, order: 8002, inventory: 8003, notification: 8004, ai: 8005 };
     /// Free ports chosen by the OS.
-    pub const ANY: Ports = Ports { gateway: 0, product: 0, order: 0, inventory: 0, notification: 0 };
+    pub const ANY: Ports = Ports { gateway: 0, product: 0, order: 0, inventory: 0, notification: 0, ai: 0 };
 }
 
 /// How to run the platform. Every service's tunables (timeouts, TTLs, retry schedules,
@@ -218,11 +221,13 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
     let order_listener = bind("order", host, config.ports.order).await?;
     let inventory_listener = bind("inventory", host, config.ports.inventory).await?;
     let notification_listener = bind("notification", host, config.ports.notification).await?;
-    let (product_url, order_url, inventory_url, notification_url) = (
+    let ai_listener = bind("ai", host, config.ports.ai).await?;
+    let (product_url, order_url, inventory_url, notification_url, ai_url) = (
         local_url(&product_listener),
         local_url(&order_listener),
         local_url(&inventory_listener),
         local_url(&notification_listener),
+        local_url(&ai_listener),
     );
     let mail = match (&config.mail, &config.stores) {
         (Some(mail), _) => mail.clone(),
@@ -263,6 +268,11 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
         product_url.clone(),
         inventory_url.clone(),
     )?;
+    let ai_data = match &config.stores {
+        Stores::Sqlite(dir) => dir.join("ai"),
+        Stores::Postgres(_) => std::env::temp_dir().join(format!("shop-ai-{}", std::process::id())),
+    };
+    let ai_config = ai::Config::embedded(host.clone(), config.ports.ai, options("ai"), product_url.clone(), ai_data)?;
     let gateway_config = gateway::Config::embedded(
         host.clone(),
         config.ports.gateway,
@@ -271,10 +281,11 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
             order: order_url,
             inventory: inventory_url,
             notification: notification_url,
+            ai: ai_url,
         },
     )?;
 
-    let (product_app, inventory_app, order_app, notification_app) = tokio::try_join!(
+    let (product_app, inventory_app, order_app, notification_app, ai_app) = tokio::try_join!(
         async {
             product::App::with_listener(product_config, bus.clone(), product_listener)
                 .await
@@ -294,6 +305,11 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
             notification::App::with_listener(notification_config, bus.clone(), notification_listener)
                 .await
                 .map_err(|e| PlatformError::Start("notification", e.to_string()))
+        },
+        async {
+            ai::App::with_listener(ai_config, bus.clone(), ai_listener)
+                .await
+                .map_err(|e| PlatformError::Start("ai", e.to_string()))
         },
     )?;
     if config.seed_demo {
@@ -320,14 +336,17 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
         order: order_app.port(),
         inventory: inventory_app.port(),
         notification: notification_app.port(),
+        ai: ai_app.port(),
     };
     let stages = vec![
         vec![spawn_service("gateway", |stop| gateway_app.run_until_stopped(stop))],
+        // The AI service calls the product service: it goes before the catalog does.
         vec![spawn_service("order", |stop| order_app.run_until_stopped(stop))],
         vec![
             spawn_service("inventory", |stop| inventory_app.run_until_stopped(stop)),
             spawn_service("product", |stop| product_app.run_until_stopped(stop)),
             spawn_service("notification", |stop| notification_app.run_until_stopped(stop)),
+            spawn_service("ai", |stop| ai_app.run_until_stopped(stop)),
         ],
     ];
     let supervisor = tokio::spawn(supervise(stages, shutdown));

@@ -109,6 +109,7 @@ pub fn config(product: &str, order: &str, inventory: &str, upstream_timeout: Dur
         order_url: order.to_owned(),
         inventory_url: inventory.to_owned(),
         notification_url: inventory.to_owned(),
+        ai_url: inventory.to_owned(),
         connect_timeout: Duration::from_secs(3),
         upstream_timeout,
     }

@@ -19,7 +19,7 @@ async fn unknown_routes_are_404_problems() -> TestResult {
     for path in ["/api/unknown", "/api/productsX", "/", "/products"] {
         assert_eq!(gw.get(path).await.assert_problem(StatusCode::NOT_FOUND), "No such route");
     }
-    let post = send(Request::post(format!("{}/api/ai/chat", gw.base)).body(Body::from("{}"))?).await?;
+    let post = send(Request::post(format!("{}/api/unknown/chat", gw.base)).body(Body::from("{}"))?).await?;
     assert_eq!(post.assert_problem(StatusCode::NOT_FOUND), "No such route");
     Ok(())
 }

@@ -28,8 +28,8 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-async fn start(data_dir: &Path, ports: &[u16; 5]) -> ShopUp {
-    let names = ["GATEWAY_PORT", "PRODUCT_PORT", "ORDER_PORT", "INVENTORY_PORT", "NOTIFICATION_PORT"];
+async fn start(data_dir: &Path, ports: &[u16; 6]) -> ShopUp {
+    let names = ["GATEWAY_PORT", "PRODUCT_PORT", "ORDER_PORT", "INVENTORY_PORT", "NOTIFICATION_PORT", "AI_PORT"];
     let child = Command::new(env!("CARGO_BIN_EXE_shop"))
         .args(["up", "--no-demo", "--data-dir"])
         .arg(data_dir)
@@ -164,7 +164,7 @@ async fn books_balance(client: &Client, mail: &Path) -> Result<usize, String> {
 async fn crash_and_recover(kill_after: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let data: PathBuf = dir.path().join("data");
-    let ports = [free_port(), free_port(), free_port(), free_port(), free_port()];
+    let ports = [free_port(), free_port(), free_port(), free_port(), free_port(), free_port()];
     let mut shop = start(&data, &ports).await;
     for product in PRODUCTS {
         let body =

@@ -2,6 +2,7 @@
 //! the gateway over real HTTP, on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod assistant;
 mod contract;
 mod crash;
 mod disk_full;
@@ -29,4 +30,5 @@ testkit::on_backends!(
     contract::order_prices_are_compared_exactly,
     contract::stock_quantity_is_what_the_inventory_can_sell,
     contract::bad_paths_and_request_ids_get_clean_answers,
+    assistant::the_assistant_answers_from_the_catalog,
 );
