@@ -1,26 +1,49 @@
-//! Start-up: open and migrate the store, bind the listener, wire the outbox relay.
+//! Start-up: open (and migrate or prepare) the store, bind the listener, wire the outbox relay
+//! of the chosen backend.
 
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::domain::Product;
 use crate::routes::{AppState, router};
+use crate::store::mongo::{MongoProductStore, MongoRelay};
 use crate::store::{ListFilter, Page, ProductStore, SqlProductStore, StoreError};
 use kit::bus::EventBus;
-use kit::db::Db;
+use kit::db::{Db, DbOptions};
 use kit::outbox::Relay;
 pub use kit::server::StartError;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 kit::migrations!(MIGRATIONS; 1 "products" "0001_products.sql");
+
+/// The store's backend and what runs beside it.
+enum Backend {
+    /// SQLite or PostgreSQL, with kit's relay.
+    Sql { relay: Relay, db: Db },
+    /// MongoDB, with its own relay.
+    Mongo { relay: MongoRelay, store: MongoProductStore },
+}
 
 /// A built, not yet running, product service.
 pub struct App {
     listener: TcpListener,
     router: axum::Router,
-    relay: Relay,
-    store: Arc<SqlProductStore>,
-    db: Db,
+    backend: Backend,
+    store: Arc<dyn ProductStore>,
+}
+
+/// Opens the store `options` names — SQL (migrated) or MongoDB (collections and indexes
+/// prepared) — for commands that need the catalog without serving it (`shop seed`,
+/// `shop migrate`). Events it writes wait in the outbox for the service's relay.
+pub async fn open_store(options: &DbOptions) -> Result<Arc<dyn ProductStore>, StartError> {
+    let wake = Arc::new(Notify::new());
+    if crate::store::mongo::is_mongodb_url(&options.url) {
+        let store = MongoProductStore::connect(options, wake).await.map_err(|e| StartError::Other(e.to_string()))?;
+        Ok(Arc::new(store))
+    } else {
+        Ok(Arc::new(SqlProductStore::new(kit::db::connect(options, &MIGRATIONS).await?, wake)))
+    }
 }
 
 impl App {
@@ -37,10 +60,29 @@ impl App {
         bus: Arc<dyn EventBus>,
         listener: TcpListener,
     ) -> Result<App, StartError> {
-        let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
-        let relay =
-            Relay::new(db.clone(), bus).holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
-        let store = Arc::new(SqlProductStore::new(db.clone(), relay.waker()));
+        let holder = kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port()));
+        let (backend, store, readiness): (Backend, Arc<dyn ProductStore>, _) = match config.store_kind() {
+            StoreKind::Sql => {
+                let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
+                let relay = Relay::new(db.clone(), bus).holder(holder);
+                let store = Arc::new(SqlProductStore::new(db.clone(), relay.waker()));
+                let readiness = kit::server::Readiness::new().store("product", db.clone());
+                (Backend::Sql { relay, db }, store, readiness)
+            }
+            StoreKind::Mongo => {
+                let wake = Arc::new(Notify::new());
+                let store = MongoProductStore::connect(&config.database, wake.clone())
+                    .await
+                    .map_err(|e| StartError::Other(e.to_string()))?;
+                let relay = store.relay(bus, wake).holder(holder);
+                let probe = store.clone();
+                let readiness = kit::server::Readiness::new().check(Arc::new(move || {
+                    let probe = probe.clone();
+                    Box::pin(async move { probe.can_write().await })
+                }));
+                (Backend::Mongo { relay, store: store.clone() }, Arc::new(store), readiness)
+            }
+        };
         let router = kit::server::service_router(
             "product-service",
             router(AppState {
@@ -49,9 +91,9 @@ impl App {
                     kit::http::ServiceClient::new("inventory-service", url.clone(), std::time::Duration::from_secs(2))
                 }),
             }),
-            kit::server::Readiness::new().store("product", db.clone()).build(),
+            readiness.build(),
         );
-        Ok(App { listener, router, relay, store, db })
+        Ok(App { listener, router, backend, store })
     }
 
     /// The bound port.
@@ -70,11 +112,27 @@ impl App {
 
     /// Serves and relays events until `shutdown`; drains requests, then flushes the outbox.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let relay = tokio::spawn(self.relay.run(shutdown.clone()));
-        let served = kit::server::serve(self.listener, self.router, shutdown.clone()).await;
-        shutdown.cancel();
-        let _ = relay.await;
-        self.db.close().await;
-        served
+        let App { listener, router, backend, store } = self;
+        drop(store);
+        match backend {
+            Backend::Sql { relay, db } => {
+                let relay = tokio::spawn(relay.run(shutdown.clone()));
+                let served = kit::server::serve(listener, router, shutdown.clone()).await;
+                shutdown.cancel();
+                let _ = relay.await;
+                db.close().await;
+                served
+            }
+            Backend::Mongo { relay, store } => {
+                let relay = tokio::spawn(relay.run(shutdown.clone()));
+                let served = kit::server::serve(listener, router, shutdown.clone()).await;
+                shutdown.cancel();
+                let _ = relay.await;
+                // Immediately: the requests have drained and the relay has stopped, so nothing
+                // still needs a connection.
+                store.client().clone().shutdown().immediate(true).await;
+                served
+            }
+        }
     }
 }

@@ -48,6 +48,7 @@ impl IntoResponse for ProductError {
             ProductError::InvalidId | ProductError::NoFields => Problem::bad_request(self.to_string()),
             ProductError::Invalid(errors) => Problem::validation(errors),
             ProductError::Store(StoreError::Database(err)) => Problem::storage("product", &err),
+            ProductError::Store(StoreError::Mongo(err)) => crate::store::mongo::problem(&err),
             ProductError::Store(err) => Problem::internal(&err),
         };
         problem.into_response()

@@ -2,21 +2,26 @@
 //! HTTP to them and read the event log through it, so a new concern (a token, a broker
 //! namespace, a fault) is added here once.
 //!
-//! - [`Backend`] and [`on_backends!`]: one behaviour, instantiated per store backend.
-//! - [`Stores`]: a temporary directory plus, on PostgreSQL, a fresh database; the
-//!   [`DbOptions`] of any service's store and the embedded event log in it.
+//! - [`Backend`] and [`on_backends!`]: one behaviour, instantiated per store backend
+//!   (`on_backends!(mongo: …)` adds MongoDB, for the product service, the one store that has a
+//!   MongoDB backend).
+//! - [`Stores`]: a temporary directory plus, on PostgreSQL, a fresh database (on MongoDB, a
+//!   fresh database name on the `TEST_MONGODB_URL` server); the [`DbOptions`] of any service's
+//!   store and the embedded event log in it.
 //! - [`Client`] and [`Reply`]: a small HTTP client and its answers' assertions.
 //! - [`Running`]: a spawned server, stopped when dropped.
+//! - [`tokens`]: one identity provider per test process and tokens for any identity.
 //! - [`eventually`], [`kafka_config`], [`encode`]: waiting, Kafka namespaces, query encoding.
-//! - [`servers_required`], [`missing_server`]: a missing PostgreSQL or broker skips a test
+//! - [`servers_required`], [`missing_server`]: a missing PostgreSQL, MongoDB or broker skips a test
 //!   (one line saying so) or, under `SHOP_REQUIRE_TEST_SERVERS=1` (CI), fails it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod client;
 mod servers;
+pub mod tokens;
 
 pub use client::{Body, Client, Reply};
-pub use servers::{fresh_postgres, missing_server, servers_required};
+pub use servers::{MongoDatabase, fresh_mongo, fresh_postgres, missing_server, servers_required};
 
 use kit::bus::log::EventLog;
 use kit::db::DbOptions;
@@ -35,14 +40,28 @@ pub enum Backend {
     Sqlite,
     /// A fresh database on the `TEST_DATABASE_URL` server.
     Postgres,
+    /// A fresh database on the `TEST_MONGODB_URL` server (product store only; every other
+    /// store of a test on this backend is SQLite, the event log included).
+    Mongo,
 }
 
 /// Instantiates behaviours once per backend: `on_backends!(products::creates, stock::adds)`
 /// makes `sqlite::creates` and `postgres::creates` calling
 /// `crate::products::creates(Backend)`, so `cargo test sqlite::` picks one backend.
+/// `on_backends!(mongo: products::creates, …)` also makes `mongo::creates`, for a store that
+/// has a MongoDB backend.
 #[macro_export]
 #[allow(clippy::crate_in_macro_def)] // `crate::` is the calling test crate, on purpose
 macro_rules! on_backends {
+    (mongo: $($module:ident :: $name:ident),+ $(,)?) => {
+        $crate::on_backends!($($module::$name),+);
+        mod mongo {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                crate::$module::$name($crate::Backend::Mongo).await;
+            })+
+        }
+    };
     ($($module:ident :: $name:ident),+ $(,)?) => {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -60,11 +79,13 @@ macro_rules! on_backends {
 }
 
 /// Where a test's data lives: a temporary directory (SQLite files, mail, anything else) and,
-/// on PostgreSQL, a fresh database in which each service gets its own schema.
+/// on PostgreSQL, a fresh database in which each service gets its own schema, or on MongoDB a
+/// fresh database name per service.
 pub struct Stores {
     /// The backend.
     pub backend: Backend,
     postgres: Option<String>,
+    mongo: Option<MongoDatabase>,
     dir: tempfile::TempDir,
 }
 
@@ -72,11 +93,12 @@ impl Stores {
     /// Fresh stores, or `None` when the backend's server is missing (see [`missing_server`]).
     pub async fn new(backend: Backend) -> Option<Stores> {
         init_logs();
-        let postgres = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(fresh_postgres().await?),
+        let (postgres, mongo) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres => (Some(fresh_postgres().await?), None),
+            Backend::Mongo => (None, Some(fresh_mongo().await?)),
         };
-        Some(Stores { backend, postgres, dir: tempfile::tempdir().expect("creating a temp dir") })
+        Some(Stores { backend, postgres, mongo, dir: tempfile::tempdir().expect("creating a temp dir") })
     }
 
     /// The temporary directory, removed when the stores are dropped.
@@ -84,8 +106,19 @@ impl Stores {
         self.dir.path()
     }
 
-    /// `sqlite://<dir>/<name>.db`, or the fresh PostgreSQL database with schema `name`.
+    /// `sqlite://<dir>/<name>.db`, or the fresh PostgreSQL database with schema `name`, or on
+    /// MongoDB the server's URL with database `<fresh name>_<name>`.
     pub fn options(&self, name: &str) -> DbOptions {
+        match &self.mongo {
+            Some(mongo) => {
+                DbOptions { url: mongo.url.clone(), schema: format!("{}_{name}", mongo.name), max_connections: 8 }
+            }
+            None => self.sql_options(name),
+        }
+    }
+
+    /// Like [`Stores::options`], but SQL on every backend: on MongoDB, a SQLite file.
+    pub fn sql_options(&self, name: &str) -> DbOptions {
         let url = match &self.postgres {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.dir.path().join(format!("{name}.db")).display()),
@@ -98,9 +131,16 @@ impl Stores {
         self.postgres.as_deref()
     }
 
-    /// The embedded event log in these stores (file `events.db`, schema `eventlog`).
+    /// The MongoDB server and this test's database-name prefix, when on MongoDB (a service's
+    /// database is `<name>_<service>`, see [`Stores::options`]).
+    pub fn mongo(&self) -> Option<&MongoDatabase> {
+        self.mongo.as_ref()
+    }
+
+    /// The embedded event log in these stores (file `events.db`, schema `eventlog`; SQLite
+    /// on MongoDB).
     pub async fn event_log(&self) -> EventLog {
-        let mut options = self.options("events");
+        let mut options = self.sql_options("events");
         options.schema = "eventlog".into();
         EventLog::new(kit::db::connect(&options, &kit::bus::log::MIGRATIONS).await.expect("opening the event log"))
     }

@@ -1,6 +1,7 @@
-//! Black-box API tests of the product service: the same behaviours, run once against SQLite
-//! (always) and once against PostgreSQL (`TEST_DATABASE_URL`; skipped without a server unless
-//! `SHOP_REQUIRE_TEST_SERVERS=1`). Each test starts its own service on a fresh database.
+//! Black-box API tests of the product service: the same behaviours, run against SQLite
+//! (always), PostgreSQL (`TEST_DATABASE_URL`) and MongoDB (`TEST_MONGODB_URL`, for instance
+//! SecantusDB started by `bench/mongo/start_secantus.sh`); a missing server skips its tests
+//! unless `SHOP_REQUIRE_TEST_SERVERS=1`. Each test starts its own service on a fresh database.
 //!
 //! - [`helpers`]: `spawn_app` (on `testkit`), catalog calls, event-log polling.
 //! - [`products`]: the behaviours, each an `async fn(Backend)`.
@@ -10,6 +11,7 @@ mod helpers;
 mod products;
 
 testkit::on_backends!(
+    mongo:
     products::creates_and_reads_back,
     products::generates_an_id_when_none_is_given,
     products::rejects_a_duplicate_id,

@@ -1,78 +1,19 @@
-//! Product persistence behind [`ProductStore`]. SQLite and PostgreSQL share one
-//! implementation (the SQL is written once, instantiated per backend by a macro); only
-//! full-text search and two JSON filters differ. MongoDB will be a third implementation.
-//!
-//! Every write also appends its `product-updated` event to the outbox in the same
-//! transaction, so no change is ever published without being stored or stored without
-//! being published.
+//! The SQL implementation of [`ProductStore`] for SQLite and PostgreSQL: the SQL is written
+//! once and instantiated per backend by a macro; only full-text search and two JSON filters
+//! differ (ADR 0002). The outbox row of each write goes into kit's `outbox` table in the same
+//! transaction, and kit's relay publishes it.
 
+use super::{ListFilter, Page, ProductStore, StoreError, event};
 use crate::domain::{Product, ProductPatch};
 use async_trait::async_trait;
 use contracts::Money;
-use contracts::events::{Envelope, ProductChange, ProductEvent};
+use contracts::events::ProductChange;
 use kit::db::{Db, Timestamp};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
-
-/// A store failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A product with this id exists already.
-    #[error("duplicate product id")]
-    Duplicate,
-    /// The database failed.
-    #[error("product store: {0}")]
-    Database(#[from] sqlx::Error),
-}
-
-/// List filters; all optional, combined with AND.
-#[derive(Debug, Default, Clone)]
-pub struct ListFilter {
-    /// Exact category, case-insensitive.
-    pub category: Option<String>,
-    /// Has this (lower-case) tag.
-    pub tag: Option<String>,
-    /// Price at least.
-    pub min_price: Option<Money>,
-    /// Price at most.
-    pub max_price: Option<Money>,
-    /// One of these ids.
-    pub ids: Option<Vec<String>>,
-}
-
-impl ListFilter {
-    /// Whether `product` passes the filters other than `ids`.
-    fn admits(&self, product: &Product) -> bool {
-        self.category.as_ref().is_none_or(|c| c.to_lowercase() == product.category.to_lowercase())
-            && self.tag.as_ref().is_none_or(|t| product.tags.contains(t))
-            && self.min_price.is_none_or(|min| product.price >= min)
-            && self.max_price.is_none_or(|max| product.price <= max)
-    }
-}
-
-pub use kit::paging::Page;
-
-/// Product persistence.
-#[async_trait]
-pub trait ProductStore: Send + Sync + 'static {
-    /// Inserts a new product.
-    async fn insert(&self, product: &Product) -> Result<(), StoreError>;
-    /// Inserts products whose ids are not taken yet; how many were new.
-    async fn insert_missing(&self, products: &[Product]) -> Result<u64, StoreError>;
-    /// One product.
-    async fn get(&self, id: &str) -> Result<Option<Product>, StoreError>;
-    /// A page of products in creation order, and the total matching.
-    async fn list(&self, filter: &ListFilter, page: Page) -> Result<(Vec<Product>, i64), StoreError>;
-    /// Products matching any of `terms`, best first.
-    async fn search(&self, terms: &[String], page: Page) -> Result<Vec<Product>, StoreError>;
-    /// Applies `patch` atomically; `None` if there is no such product.
-    async fn update(&self, id: &str, patch: &ProductPatch) -> Result<Option<Product>, StoreError>;
-    /// Deletes; `false` if there was no such product.
-    async fn delete(&self, id: &str) -> Result<bool, StoreError>;
-}
 
 /// The SQL implementation for both backends.
 #[derive(Clone)]
@@ -118,14 +59,6 @@ fn from_row(row: Row) -> Product {
         created_at,
         updated_at,
     }
-}
-
-fn event(change: ProductChange, id: &str, product: Option<&Product>) -> kit::bus::OutgoingMessage {
-    kit::outbox::message(&Envelope::new(ProductEvent {
-        change,
-        product_id: id.to_owned(),
-        product: product.and_then(|p| serde_json::to_value(p).ok()),
-    }))
 }
 
 macro_rules! columns {
