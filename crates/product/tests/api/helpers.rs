@@ -19,7 +19,7 @@ pub struct TestApp {
     pub events: EventLog,
     client: Client,
     _running: Running,
-    _stores: Stores,
+    stores: Stores,
 }
 
 impl std::ops::Deref for TestApp {
@@ -49,19 +49,37 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 /// documents the API cannot produce, such as chosen timestamps).
 pub async fn spawn_app_seeded(backend: Backend, seed: &[Product]) -> Option<TestApp> {
     let stores = Stores::new(backend).await?;
+    Some(start(stores, seed, None).await)
+}
+
+/// A service on `stores`, its store reached through `url` instead of the stores' own (a
+/// proxy, say) when given.
+pub async fn spawn_app_with(stores: Stores, url: Option<String>) -> TestApp {
+    start(stores, &[], url).await
+}
+
+async fn start(stores: Stores, seed: &[Product], url: Option<String>) -> TestApp {
     let events = stores.event_log().await;
-    let config =
-        Config { host: "127.0.0.1".into(), port: 0, database: stores.options("product"), inventory_service_url: None };
+    let mut database = stores.options("product");
+    if let Some(url) = url {
+        database.url = url;
+    }
+    let config = Config { host: "127.0.0.1".into(), port: 0, database, inventory_service_url: None };
     let app = App::build(config, Arc::new(events.clone())).await.expect("building the product service");
     if !seed.is_empty() {
         let seeded = app.seed_if_empty(seed).await.expect("seeding products");
         assert_eq!(seeded, seed.len() as u64, "every seed product was loaded");
     }
     let running = Running::spawn(app.port(), |stop| app.run_until_stopped(stop));
-    Some(TestApp { events, client: Client::new(running.base.clone()), _running: running, _stores: stores })
+    TestApp { events, client: Client::new(running.base.clone()), _running: running, stores }
 }
 
 impl TestApp {
+    /// Where its data lives.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
     /// Creates a product, asserting 201; returns the stored document.
     pub async fn create(&self, body: Value) -> Value {
         self.post("/api/products", body).await.assert_json(StatusCode::CREATED)

@@ -4,10 +4,12 @@
 //! unless `SHOP_REQUIRE_TEST_SERVERS=1`. Each test starts its own service on a fresh database.
 //!
 //! - [`helpers`]: `spawn_app` (on `testkit`), catalog calls, event-log polling.
-//! - [`products`]: the behaviours, each an `async fn(Backend)`.
+//! - [`products`], [`contract`]: the behaviours, each an `async fn(Backend)`.
+//! - [`on_mongodb`]: what only the MongoDB backend has (document shape, outbox relay, outages).
 
 mod contract;
 mod helpers;
+mod on_mongodb;
 mod products;
 
 testkit::on_backends!(

@@ -219,6 +219,13 @@ pub fn id_filter(id: &str) -> Document {
     }
 }
 
+/// Matches any of `ids`, each as a string or (24 hex digits) an ObjectId.
+pub fn ids_filter(ids: &[String]) -> Document {
+    let mut any: Vec<Bson> = ids.iter().map(|id| Bson::String(id.clone())).collect();
+    any.extend(ids.iter().filter_map(|id| ObjectId::parse_str(id).ok()).map(Bson::ObjectId));
+    doc! { "_id": { "$in": any } }
+}
+
 /// The product in `doc`.
 pub fn from_document(doc: &Document) -> Result<Product, StoreError> {
     let id = id_of(doc).ok_or_else(|| missing("_id", "?"))?;

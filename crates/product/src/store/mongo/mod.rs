@@ -523,15 +523,11 @@ impl ProductStore for MongoProductStore {
     }
 
     async fn list(&self, f: &ListFilter, page: Page) -> Result<(Vec<Product>, i64), StoreError> {
-        let mut filter = Document::new();
-        if let Some(ids) = &f.ids {
-            // Also ObjectIds, for documents the original wrote.
-            let mut any: Vec<Bson> = ids.iter().map(|id| Bson::String(id.clone())).collect();
-            any.extend(
-                ids.iter().filter_map(|id| mongodb::bson::oid::ObjectId::parse_str(id).ok()).map(Bson::ObjectId),
-            );
-            filter.insert("_id", doc! { "$in": any });
-        }
+        let mut filter = match &f.ids {
+            // Also as ObjectIds, for documents the original wrote.
+            Some(ids) => document::ids_filter(ids),
+            None => Document::new(),
+        };
         if let Some(category) = &f.category {
             filter.insert("category", category);
         }
@@ -575,7 +571,7 @@ impl ProductStore for MongoProductStore {
         if ranked.is_empty() {
             return Ok(Vec::new());
         }
-        let mut cursor = self.collections.products.find(doc! { "_id": { "$in": &ranked } }).await?;
+        let mut cursor = self.collections.products.find(document::ids_filter(&ranked)).await?;
         let mut found = std::collections::HashMap::new();
         while cursor.advance().await? {
             let doc = Document::try_from(cursor.current()).map_err(|e| StoreError::Document(e.to_string()))?;
