@@ -17,7 +17,13 @@ mkdir -p "$data"
 
 if ! "$venv/bin/python" -c 'import secantus, pymongo' 2>/dev/null; then
   echo "installing SecantusDB into $venv" >&2
-  python3 -m venv "$venv" >&2
+  if ! python3 -m venv "$venv" >&2; then
+    # Debian keeps venv/ensurepip in a package of its own.
+    rm -rf "$venv"
+    if [ "$(id -u)" = 0 ]; then sudo=""; else sudo=sudo; fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >&2
+    python3 -m venv "$venv" >&2
+  fi
   "$venv/bin/pip" install -q "SecantusDB==0.7.0b3" "pymongo>=4.6" >&2
 fi
 
