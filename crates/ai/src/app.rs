@@ -101,10 +101,16 @@ impl App {
             })
         };
         let ready = Readiness::new().check(catalog_ready).store("ai", db.clone()).consumer(health.clone()).build();
-        let router = kit::server::service_router(SERVICE, router(AppState { assistant }), ready).layer(
-            middleware::from_fn(move |request: Request, next: Next| health_with_provider(provider, request, next)),
+        let auth = kit::auth::Authenticator::new(config.auth.clone());
+        let credential = kit::auth::ServiceToken::from_settings(&auth);
+        let auth_enabled = auth.enabled();
+        let router = kit::server::service_router(SERVICE, router(AppState { assistant }), ready, auth).layer(
+            middleware::from_fn(move |request: Request, next: Next| {
+                health_with_provider(provider, auth_enabled, request, next)
+            }),
         );
-        let products = ServiceClient::new("product-service", config.product_service_url.clone(), config.peer_timeout);
+        let products = ServiceClient::new("product-service", config.product_service_url.clone(), config.peer_timeout)
+            .with_token(credential);
         Ok(App { listener, router, relay, db, bus, catalog, semantic, handler, health, products })
     }
 
@@ -165,10 +171,12 @@ async fn build_index(
 }
 
 /// The original's AI `/health` also names the language-model provider.
-async fn health_with_provider(provider: &'static str, request: Request, next: Next) -> Response {
+async fn health_with_provider(provider: &'static str, auth_enabled: bool, request: Request, next: Next) -> Response {
     if request.uri().path() == "/health" && request.method() == axum::http::Method::GET {
-        return axum::Json(serde_json::json!({"status": "UP", "service": SERVICE, "llm_provider": provider}))
-            .into_response();
+        let health = serde_json::json!({
+            "status": "UP", "service": SERVICE, "llm_provider": provider, "auth_enabled": auth_enabled,
+        });
+        return axum::Json(health).into_response();
     }
     next.run(request).await
 }

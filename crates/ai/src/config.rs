@@ -247,6 +247,8 @@ pub struct Config {
     pub synonyms: Synonyms,
     /// Whether `order-placed` produces a follow-up email.
     pub follow_up_emails: bool,
+    /// Who may call it, and its own credential (for the product service).
+    pub auth: kit::auth::AuthSettings,
 }
 
 impl Config {
@@ -264,6 +266,7 @@ impl Config {
             database,
             config::url_or("PRODUCT_SERVICE_URL", "http://127.0.0.1:8001")?,
             PathBuf::from(config::optional("AI_DATA_DIR").unwrap_or_else(|| "./data/ai".into())),
+            kit::auth::AuthSettings::from_env(None)?,
         )
     }
 
@@ -277,6 +280,7 @@ impl Config {
         database: DbOptions,
         product_service_url: impl Into<String>,
         data_dir: impl Into<PathBuf>,
+        auth: kit::auth::AuthSettings,
     ) -> Result<Config, ConfigError> {
         let embedding_model_dir = match config::optional("EMBEDDING_MODEL_DIR") {
             Some(dir) => Some(model_dir("EMBEDDING_MODEL_DIR", Path::new(&dir))?),
@@ -300,6 +304,7 @@ impl Config {
             embedding_model_dir,
             synonyms: Synonyms::new(synonym_groups),
             follow_up_emails: config::parse_or("AI_FOLLOW_UP_EMAILS", true)?,
+            auth,
         })
     }
 }

@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json as AxumJson, Router, extract::State};
 use futures_util::StreamExt;
 use futures_util::stream;
+use kit::auth::MaybeCaller;
 use kit::problem::{Json, Query};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -37,7 +38,12 @@ fn sse_event(event: ChatEvent) -> Event {
     built.unwrap_or_else(|_| Event::default().event("error").data("unserialisable event"))
 }
 
-async fn chat(State(state): State<AppState>, Json(body): Json<ChatRequest>) -> Result<Response, AiError> {
+// Public, but a token that is sent must be valid (401 otherwise), as through the gateway.
+async fn chat(
+    _caller: MaybeCaller,
+    State(state): State<AppState>,
+    Json(body): Json<ChatRequest>,
+) -> Result<Response, AiError> {
     let input = body.parse()?;
     if input.stream {
         if !state.assistant.retriever.catalog().is_ready() {
@@ -53,6 +59,7 @@ async fn chat(State(state): State<AppState>, Json(body): Json<ChatRequest>) -> R
 }
 
 async fn recommendations(
+    _caller: MaybeCaller,
     State(state): State<AppState>,
     Query(params): Query<RecommendationParams>,
 ) -> Result<AxumJson<Recommendations>, AiError> {
@@ -61,6 +68,7 @@ async fn recommendations(
 }
 
 async fn suggest(
+    _caller: MaybeCaller,
     State(state): State<AppState>,
     Json(body): Json<SuggestRequest>,
 ) -> Result<AxumJson<Suggestions>, AiError> {

@@ -25,29 +25,33 @@ pub struct CatalogPage {
 }
 
 /// `POST /api/inventory/reservations`: all items or none, idempotent on `order_id`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ReservationRequest {
     /// The order the stock is held for.
     pub order_id: Uuid,
     /// What to hold.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<ReservationItem>,
 }
 
 /// One product and quantity to hold.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ReservationItem {
     /// Catalog product id.
+    #[schema(min_length = 1, max_length = 64, example = "prod-001")]
     pub product_id: String,
     /// Units to hold.
+    #[schema(minimum = 1, maximum = 1_000_000_000, example = 1)]
     pub quantity: i64,
 }
 
 /// A reservation as inventory reports it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Reservation {
     /// The order it holds stock for.
     pub order_id: Uuid,
     /// `PENDING` (held, order not yet seen), `CONFIRMED`, `RELEASED` or `COMMITTED`.
+    #[schema(pattern = "^(PENDING|CONFIRMED|RELEASED|COMMITTED)$", example = "PENDING")]
     pub status: String,
     /// What is held.
     pub items: Vec<ReservationItem>,

@@ -139,6 +139,22 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// A JSON number of currency units with at most two decimals, never negative.
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(0))
+            .multiple_of(Some(0.01))
+            .description(Some("An amount in currency units, at most two decimals."))
+            .examples([serde_json::json!(999.99)])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Money {}
+
 /// An amount as a client wrote it in JSON: the number's own text, kept until
 /// [`AmountText::parse`] reads it exactly. A float would already have rounded `999.999`.
 #[derive(Debug, Clone)]
@@ -148,6 +164,28 @@ impl AmountText {
     /// The amount, exactly, or why it is not one.
     pub fn parse(&self) -> Result<Money, MoneyError> {
         Money::from_decimal_text(self.0.get())
+    }
+}
+
+/// What [`AmountText::parse`] accepts and the services require of a price: above 0, at most
+/// two decimals, at most 10,000,000,000.
+impl utoipa::PartialSchema for AmountText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .exclusive_minimum(Some(0))
+            .maximum(Some(MAX_CENTS / 100))
+            .multiple_of(Some(0.01))
+            .description(Some("An amount in currency units, above 0, at most two decimals (`999.99`); more decimals are refused, never rounded."))
+            .examples([serde_json::json!(999.99)])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AmountText {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Amount".into()
     }
 }
 

@@ -1,6 +1,6 @@
 //! The gateway's router, and binding and serving it.
 
-use crate::access::AccessLayer;
+use crate::access::Access;
 use crate::config::Config;
 use crate::proxy::{self, HttpClient, Upstream};
 use axum::Router;
@@ -15,9 +15,24 @@ use tokio_util::sync::CancellationToken;
 /// The name `/health` reports, as in the original.
 const SERVICE_NAME: &str = "api-gateway";
 
-/// The full router: the three proxied prefixes behind the [`AccessLayer`], plus kit's shared
-/// routes and layers (`/health`, `/ready`, problem 404/405, request ids).
+/// The full router: the proxied prefixes behind the access checks (client identity, rate
+/// limits), plus kit's shared routes and layers (`/health`, `/ready`, problem 404/405,
+/// request ids), CORS and security headers.
 pub fn router(config: &Config) -> Router {
+    let auth = kit::auth::Authenticator::new(config.auth.clone());
+    router_with(config, access(config, &auth), auth)
+}
+
+fn access(config: &Config, auth: &Arc<kit::auth::Authenticator>) -> Arc<Access> {
+    Access::new(
+        auth.clone(),
+        config.trusted_proxies.clone(),
+        config.rate_limit_per_minute,
+        config.ai_rate_limit_per_minute,
+    )
+}
+
+fn router_with(config: &Config, access: Arc<Access>, auth: Arc<kit::auth::Authenticator>) -> Router {
     let client = proxy::client(config.connect_timeout);
     let timeout = config.upstream_timeout;
     let api = Router::new()
@@ -26,11 +41,41 @@ pub fn router(config: &Config) -> Router {
         .merge(upstream_routes("inventory", &config.inventory_url, &client, timeout))
         .merge(upstream_routes("notifications", &config.notification_url, &client, timeout))
         .merge(upstream_routes("ai", &config.ai_url, &client, timeout))
-        .route_layer(AccessLayer);
+        .route_layer(axum::middleware::from_fn_with_state(access, crate::access::check));
     // The gateway holds no state of its own: if it answers, it is ready. Upstream health is
     // reported per request as 503s.
     let ready: ReadinessCheck = Arc::new(|| -> BoxFuture<'static, Result<(), String>> { Box::pin(async { Ok(()) }) });
-    kit::server::service_router(SERVICE_NAME, api, ready)
+    kit::server::service_router(SERVICE_NAME, api, ready, auth)
+        .layer(axum::middleware::from_fn(security_headers))
+        .layer(cors(&config.cors_origins))
+}
+
+/// Headers every answer of the public entry point carries: no MIME sniffing, no framing,
+/// no referrer leaking paths to other sites.
+async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// Browsers may call the API from `origins` (none by default: same-origin only).
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key")])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("x-total-count"),
+            header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// `/api/<service>`, `/api/<service>/` and everything below it, any method, to one upstream.
@@ -46,11 +91,11 @@ fn upstream_routes(service: &'static str, base_url: &str, client: &HttpClient, t
 }
 
 /// A bound, not yet running gateway.
-#[derive(Debug)]
 pub struct App {
     listener: TcpListener,
     port: u16,
     router: Router,
+    access: Arc<Access>,
 }
 
 impl App {
@@ -59,7 +104,9 @@ impl App {
         config.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = kit::server::bind(&config.host, config.port).await?;
         let port = listener.local_addr()?.port();
-        Ok(App { listener, port, router: router(&config) })
+        let auth = kit::auth::Authenticator::new(config.auth.clone());
+        let access = access(&config, &auth);
+        Ok(App { listener, port, router: router_with(&config, access.clone(), auth), access })
     }
 
     /// The port actually bound.
@@ -69,6 +116,18 @@ impl App {
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        kit::server::serve(self.listener, self.router, shutdown).await
+        let access = self.access.clone();
+        let stop = shutdown.clone();
+        let forgetting = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(crate::access::FORGET_EVERY) => access.forget_idle_clients(),
+                }
+            }
+        });
+        let served = kit::server::serve(self.listener, self.router, shutdown).await;
+        forgetting.abort();
+        served
     }
 }

@@ -39,6 +39,23 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Limit on a service's response headers arriving (`GATEWAY_UPSTREAM_TIMEOUT_MS`).
     pub upstream_timeout: Duration,
+    /// Token validation (for rate-limit keys; the services enforce access themselves).
+    pub auth: kit::auth::AuthSettings,
+    /// Requests per client and minute to the catalog, orders, inventory (0: no limit).
+    pub rate_limit_per_minute: u32,
+    /// Requests per client and minute to the AI assistant (0: no limit).
+    pub ai_rate_limit_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`: addresses or CIDRs).
+    pub trusted_proxies: Vec<crate::access::Network>,
+    /// Origins allowed to call the API from a browser (`CORS_ORIGINS`).
+    pub cors_origins: Vec<String>,
+}
+
+/// A comma-separated list (empty when unset).
+fn list(var: &str) -> Result<Vec<String>, ConfigError> {
+    Ok(kit::config::optional(var)
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default())
 }
 
 impl Config {
@@ -54,13 +71,19 @@ impl Config {
                 notification: url_or("NOTIFICATION_SERVICE_URL", "http://127.0.0.1:8004")?,
                 ai: url_or("AI_SERVICE_URL", "http://127.0.0.1:8005")?,
             },
+            kit::auth::AuthSettings::from_env(None)?,
         )
     }
 
     /// A gateway at `host:port` in front of `upstreams` (what `shop up` decides for the
     /// whole platform); the timeouts come from the environment with the same readers and
     /// checks as [`Config::from_env`].
-    pub fn embedded(host: String, port: u16, upstreams: Upstreams) -> Result<Config, ConfigError> {
+    pub fn embedded(
+        host: String,
+        port: u16,
+        upstreams: Upstreams,
+        auth: kit::auth::AuthSettings,
+    ) -> Result<Config, ConfigError> {
         let config = Config {
             host,
             port,
@@ -71,6 +94,17 @@ impl Config {
             ai_url: upstreams.ai,
             connect_timeout: millis_or("GATEWAY_CONNECT_TIMEOUT_MS", Duration::from_millis(3000))?,
             upstream_timeout: millis_or("GATEWAY_UPSTREAM_TIMEOUT_MS", Duration::from_millis(10_000))?,
+            auth,
+            rate_limit_per_minute: parse_or("RATE_LIMIT_PER_MINUTE", 60)?,
+            ai_rate_limit_per_minute: parse_or("AI_RATE_LIMIT_PER_MINUTE", 15)?,
+            trusted_proxies: list("TRUSTED_PROXIES")?
+                .iter()
+                .map(|n| {
+                    crate::access::Network::parse(n)
+                        .ok_or_else(|| ConfigError::new("TRUSTED_PROXIES", format!("{n:?} is not an address or CIDR")))
+                })
+                .collect::<Result<_, _>>()?,
+            cors_origins: list("CORS_ORIGINS")?,
         };
         config.validate()?;
         Ok(config)

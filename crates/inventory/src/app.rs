@@ -51,17 +51,19 @@ impl App {
             .holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
         let store = Arc::new(SqlInventoryStore::new(db.clone(), relay.waker()));
         let consumer = ConsumerHealth::new(CONSUMER_GROUP, kit::bus::consumer::STUCK_AFTER);
+        let auth = kit::auth::Authenticator::new(config.auth.clone());
+        let credential = kit::auth::ServiceToken::from_settings(&auth);
         let router = kit::server::service_router(
             "inventory-service",
             router(AppState { store: store.clone(), reservation_ttl: config.reservation_ttl }),
             Readiness::new().store("inventory", db.clone()).consumer(consumer.clone()).build(),
+            auth,
         );
         let sweeper = ExpirySweeper {
             store: store.clone(),
-            orders: config
-                .order_service_url
-                .as_ref()
-                .map(|url| ServiceClient::new("order-service", url.clone(), Duration::from_secs(5))),
+            orders: config.order_service_url.as_ref().map(|url| {
+                ServiceClient::new("order-service", url.clone(), Duration::from_secs(5)).with_token(credential)
+            }),
             interval: config.sweep_interval(),
         };
         Ok(App { listener, router, relay, store, bus, sweeper, consumer, db })

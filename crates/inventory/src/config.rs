@@ -1,5 +1,6 @@
 //! The inventory service's settings.
 
+use kit::auth::AuthSettings;
 use kit::config::{self, ConfigError};
 use kit::db::DbOptions;
 use std::time::Duration;
@@ -17,6 +18,8 @@ pub struct Config {
     pub reservation_ttl: Duration,
     /// The order service, asked before an expired reservation is released.
     pub order_service_url: Option<String>,
+    /// Who may call it, and its own credential.
+    pub auth: AuthSettings,
 }
 
 impl Config {
@@ -32,6 +35,7 @@ impl Config {
                 max_connections: config::parse_or("DATABASE_MAX_CONNECTIONS", 16)?,
             },
             Some(config::url_or("ORDER_SERVICE_URL", "http://127.0.0.1:8002")?),
+            AuthSettings::from_env(None)?,
         )
     }
 
@@ -44,12 +48,13 @@ impl Config {
         port: u16,
         database: DbOptions,
         order_service_url: Option<String>,
+        auth: AuthSettings,
     ) -> Result<Config, ConfigError> {
         let reservation_ttl = config::seconds_or("RESERVATION_TTL_SECS", Duration::from_secs(900))?;
         if reservation_ttl.is_zero() {
             return Err(ConfigError::new("RESERVATION_TTL_SECS", "must be greater than 0"));
         }
-        Ok(Config { host, port, database, reservation_ttl, order_service_url })
+        Ok(Config { host, port, database, reservation_ttl, order_service_url, auth })
     }
 
     /// Time between expiry sweeps: a fraction of the TTL, between 50 ms and 30 s.

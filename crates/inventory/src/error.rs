@@ -28,6 +28,9 @@ pub enum InventoryError {
     /// Input that does not validate.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// Not signed in, or not allowed.
+    #[error(transparent)]
+    Auth(#[from] kit::auth::AuthError),
 }
 
 impl From<Vec<FieldError>> for InventoryError {
@@ -53,6 +56,7 @@ impl IntoResponse for InventoryError {
             InventoryError::Store(StoreError::Database(err)) => Problem::storage("inventory", &err),
             InventoryError::ReduceShortage { .. } => Problem::bad_request(self.to_string()),
             InventoryError::Invalid(errors) => Problem::validation(errors),
+            InventoryError::Auth(err) => return err.into_response(),
         };
         problem.into_response()
     }

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, patch, post};
 use axum::{Json as AxumJson, Router};
 use contracts::api::{Reservation, ReservationRequest};
+use kit::auth::{Caller, Role};
 use kit::problem::{FieldError, Json, Path, Query};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -39,6 +40,12 @@ pub fn router(state: AppState) -> Router {
 
 use kit::paging::{MAX_PAGE_SIZE, Page};
 
+/// Stock levels and reservations are staff's business, and the other services' (the order
+/// service holds stock, the product service shows availability).
+const STAFF_OR_SERVICE: &[Role] = &[Role::Admin, Role::Service];
+/// Changing stock is staff's.
+const STAFF: &[Role] = &[Role::Admin];
+
 #[derive(Debug, Deserialize)]
 struct ListParams {
     page: Option<i64>,
@@ -49,9 +56,11 @@ struct ListParams {
 
 /// The original returned a bare array: keep it, and put the total in `X-Total-Count`.
 async fn list(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<(HeaderMap, AxumJson<Vec<Item>>), InventoryError> {
+    caller.require(STAFF_OR_SERVICE)?;
     let mut errors = Vec::new();
     let page = Page::parse(params.page, params.page_size, MAX_PAGE_SIZE, &mut errors);
     let ids: Option<Vec<String>> = params
@@ -77,17 +86,21 @@ async fn list(
 }
 
 async fn add(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Json(body): Json<CreateItem>,
 ) -> Result<(StatusCode, AxumJson<Item>), InventoryError> {
+    caller.require(STAFF)?;
     let item = body.parse()?;
     Ok((StatusCode::CREATED, AxumJson(state.store.add(&item).await?)))
 }
 
 async fn fetch(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(product_id): Path<String>,
 ) -> Result<AxumJson<Item>, InventoryError> {
+    caller.require(STAFF_OR_SERVICE)?;
     state.store.get(&product_id).await?.map(AxumJson).ok_or(StoreError::NotFound(product_id).into())
 }
 
@@ -104,20 +117,24 @@ struct CheckResult {
 }
 
 async fn check(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(product_id): Path<String>,
     Query(params): Query<CheckParams>,
 ) -> Result<AxumJson<CheckResult>, InventoryError> {
+    caller.require(STAFF_OR_SERVICE)?;
     let requested = QuantityBody { quantity: params.quantity }.parse()?;
     let item = state.store.get(&product_id).await?.ok_or_else(|| StoreError::NotFound(product_id.clone()))?;
     Ok(AxumJson(CheckResult { product_id, requested, in_stock: item.available_qty >= requested }))
 }
 
 async fn reduce(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(product_id): Path<String>,
     Json(body): Json<QuantityBody>,
 ) -> Result<AxumJson<Item>, InventoryError> {
+    caller.require(STAFF)?;
     let quantity = body.parse()?;
     match state.store.change_stock(&product_id, StockChange::Reduce(quantity)).await {
         Ok(item) => Ok(AxumJson(item)),
@@ -129,27 +146,33 @@ async fn reduce(
 }
 
 async fn restock(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(product_id): Path<String>,
     Json(body): Json<QuantityBody>,
 ) -> Result<AxumJson<Item>, InventoryError> {
+    caller.require(STAFF)?;
     let quantity = body.parse()?;
     Ok(AxumJson(state.store.change_stock(&product_id, StockChange::Restock(quantity)).await?))
 }
 
 async fn update(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(product_id): Path<String>,
     Json(body): Json<UpdateItem>,
 ) -> Result<AxumJson<Item>, InventoryError> {
+    caller.require(STAFF)?;
     let patch = body.parse()?;
     Ok(AxumJson(state.store.update(&product_id, &patch).await?))
 }
 
 async fn remove(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(product_id): Path<String>,
 ) -> Result<AxumJson<serde_json::Value>, InventoryError> {
+    caller.require(STAFF)?;
     state.store.delete(&product_id).await?;
     Ok(AxumJson(serde_json::json!({
         "message": format!("Inventory for product {product_id} deleted successfully")
@@ -158,9 +181,11 @@ async fn remove(
 
 /// 201 when the stock is newly held, 200 when this order's reservation already existed.
 async fn reserve(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Json(body): Json<ReservationRequest>,
 ) -> Result<(StatusCode, AxumJson<Reservation>), InventoryError> {
+    caller.require(STAFF_OR_SERVICE)?;
     let request = parse_reservation(body)?;
     let ttl = time::Duration::try_from(state.reservation_ttl).unwrap_or(time::Duration::MINUTE);
     let expires_at = time::OffsetDateTime::now_utc() + ttl;
@@ -174,9 +199,11 @@ fn order_id(raw: &str) -> Result<Uuid, InventoryError> {
 }
 
 async fn reservation(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<AxumJson<Reservation>, InventoryError> {
+    caller.require(STAFF_OR_SERVICE)?;
     let order_id = order_id(&raw)?;
     state.store.reservation(order_id).await?.map(AxumJson).ok_or(InventoryError::ReservationNotFound(order_id))
 }
@@ -185,9 +212,11 @@ async fn reservation(
 /// hold that belongs to a live (confirmed) order is refused with 409 — it is released only by
 /// cancelling that order, so its stock can never vanish from under it.
 async fn release(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<AxumJson<Reservation>, InventoryError> {
+    caller.require(STAFF_OR_SERVICE)?;
     let order_id = order_id(&raw)?;
     state.store.transition(order_id, Transition::Abandon).await?;
     let reservation = state.store.reservation(order_id).await?.ok_or(InventoryError::ReservationNotFound(order_id))?;

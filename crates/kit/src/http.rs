@@ -54,6 +54,8 @@ pub struct ServiceClient {
     base: String,
     client: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
+    /// This service's credential, presented on every call.
+    token: Option<std::sync::Arc<crate::auth::ServiceToken>>,
 }
 
 /// Connection attempts for one call (the first plus retries).
@@ -69,7 +71,14 @@ impl ServiceClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
             .build(connector);
-        ServiceClient { service, base: base.into(), client, timeout }
+        ServiceClient { service, base: base.into(), client, timeout, token: None }
+    }
+
+    /// The same client presenting `token` (this service's credential) on every call, renewed
+    /// once when a peer answers 401.
+    pub fn with_token(mut self, token: Option<std::sync::Arc<crate::auth::ServiceToken>>) -> Self {
+        self.token = token;
+        self
     }
 
     /// `GET` and decode JSON.
@@ -103,6 +112,7 @@ impl ServiceClient {
     async fn call(&self, method: Method, path: &str, body: Option<Bytes>) -> Result<Bytes, ClientError> {
         let uri = format!("{}{}", self.base, path);
         let mut attempt = 0;
+        let mut renewed = false;
         let mut backoff = crate::retry::Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
         loop {
             attempt += 1;
@@ -113,6 +123,13 @@ impl ServiceClient {
             }
             if let Some(id) = crate::problem::current_request_id() {
                 request = request.header("x-request-id", id);
+            }
+            if let Some(token) = &self.token {
+                let bearer = token.bearer().await.map_err(|e| ClientError::Unavailable {
+                    service: self.service,
+                    reason: format!("no service credential: {e}"),
+                })?;
+                request = request.header(header::AUTHORIZATION, format!("Bearer {bearer}"));
             }
             let request = request
                 .body(Full::new(body.clone().unwrap_or_default()))
@@ -129,6 +146,15 @@ impl ServiceClient {
                 Ok(Ok(response)) => response,
             };
             let status = response.status();
+            if status == StatusCode::UNAUTHORIZED
+                && !renewed
+                && let Some(token) = &self.token
+            {
+                // Revoked, or the issuer's keys rotated: one fresh token, one more try.
+                token.invalidate().await;
+                renewed = true;
+                continue;
+            }
             let collected = tokio::time::timeout(self.timeout, response.into_body().collect())
                 .await
                 .map_err(|_| ClientError::Timeout { service: self.service })?

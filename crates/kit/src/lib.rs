@@ -1,5 +1,6 @@
 //! Plumbing every service needs and no business rule lives in.
 //!
+//! - [`auth`]: OIDC bearer tokens, roles, the caller as an extractor, service credentials.
 //! - [`config`]: environment readers whose errors name the variable.
 //! - [`problem`]: RFC 9457 problem+json errors, request ids, JSON/query extractors that
 //!   reject bad input with a 422 naming the field.
@@ -8,6 +9,7 @@
 //! - [`outbox`]: the transactional outbox and its relay.
 //! - [`paging`]: page numbers and the maximum page size of list endpoints.
 //! - [`input`]: lenient whole numbers, control-character checks, shortening echoed values.
+//! - [`openapi`]: the shared parts of every service's OpenAPI document, `/openapi.json`, `/docs`.
 //! - [`http`]: the outbound service client (timeouts, retries on connect failure).
 //! - [`retry`]: the backoff (exponential, jittered) of every retry loop.
 //! - [`server`]: the common router layers, `/health`, and serving until shutdown.
@@ -15,11 +17,13 @@
 //! - [`telemetry`]: tracing setup.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod db;
 pub mod http;
 pub mod input;
+pub mod openapi;
 pub mod outbox;
 pub mod paging;
 pub mod problem;

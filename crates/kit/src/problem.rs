@@ -18,7 +18,8 @@ pub fn current_request_id() -> Option<String> {
 }
 
 /// One field that failed validation.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(example = json!({"field": "items[0].quantity", "message": "must be between 1 and 1000"}))]
 pub struct FieldError {
     /// Dotted path of the field (`items[0].quantity`).
     pub field: String,
@@ -40,6 +41,7 @@ pub struct Problem {
     detail: String,
     errors: Vec<FieldError>,
     retry_after: Option<u64>,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 #[derive(Serialize)]
@@ -58,7 +60,7 @@ struct Body<'a> {
 impl Problem {
     /// A problem with `status` and a client-facing `detail`.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Problem { status, detail: detail.into(), errors: Vec::new(), retry_after: None }
+        Problem { status, detail: detail.into(), errors: Vec::new(), retry_after: None, headers: Vec::new() }
     }
 
     /// 400.
@@ -117,6 +119,15 @@ impl Problem {
         Problem { retry_after: Some(retry_after_secs), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, detail) }
     }
 
+    /// The same problem with one more response header (`WWW-Authenticate`, `RateLimit-*`);
+    /// a value that is not a valid header is left out.
+    pub fn with_header(mut self, name: header::HeaderName, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -152,6 +163,9 @@ impl IntoResponse for Problem {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        for (name, value) in self.headers {
+            headers.insert(name, value);
         }
         response
     }

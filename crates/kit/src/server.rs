@@ -80,11 +80,28 @@ impl Readiness {
     }
 }
 
-/// Wraps a service's API routes with the shared routes and layers.
-pub fn service_router(service: &'static str, api: Router, ready: ReadinessCheck) -> Router {
+/// Wraps a service's API routes with the shared routes and layers: `/health` (the original's
+/// shape plus `auth_enabled`), `/ready`, problem+json fallbacks, the body limit, request ids,
+/// and `auth` for the [`crate::auth::Caller`] extractors.
+pub fn service_router(
+    service: &'static str,
+    api: Router,
+    ready: ReadinessCheck,
+    auth: Arc<crate::auth::Authenticator>,
+) -> Router {
+    let auth_enabled = auth.enabled();
+    if !auth_enabled {
+        tracing::warn!(service, "AUTH_MODE=off: every request is allowed everything, as in the original");
+    }
     api.route(
         "/health",
-        get(move || async move { axum::Json(serde_json::json!({"status": "UP", "service": service})) }),
+        get(move || async move {
+            let mut body = serde_json::json!({"status": "UP", "service": service, "auth_enabled": auth_enabled});
+            if !auth_enabled {
+                body["warning"] = "authentication is off (AUTH_MODE=off): every caller may do everything".into();
+            }
+            axum::Json(body)
+        }),
     )
     .route(
         "/ready",
@@ -107,6 +124,7 @@ pub fn service_router(service: &'static str, api: Router, ready: ReadinessCheck)
         Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed on this route")
     })
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(axum::Extension(auth))
     .layer(middleware::from_fn(request_context))
 }
 

@@ -69,6 +69,7 @@ impl App {
             "notification-service",
             crate::routes::router(store),
             kit::server::Readiness::new().store("notification", db.clone()).consumer(consumer.clone()).build(),
+            kit::auth::Authenticator::new(config.auth.clone()),
         );
         Ok(App { listener, router, notifier, bus, retry, relay, consumer, db })
     }

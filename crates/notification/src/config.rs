@@ -1,5 +1,6 @@
 //! The notification service's settings.
 
+use kit::auth::AuthSettings;
 use kit::config::{self, ConfigError};
 use kit::db::DbOptions;
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ pub struct Config {
     pub retry_schedule: Vec<Duration>,
     /// How often the retry worker looks for emails whose retry is due.
     pub retry_poll: Duration,
+    /// Who may call it.
+    pub auth: AuthSettings,
 }
 
 /// The retry schedule when `EMAIL_RETRY_SCHEDULE` is unset: about 17 hours in all, so an
@@ -81,6 +84,7 @@ impl Config {
             config::parse_or("NOTIFICATION_PORT", 8004)?,
             database,
             transport,
+            AuthSettings::from_env(None)?,
         )
     }
 
@@ -88,7 +92,13 @@ impl Config {
     /// decides: `shop up` picks them for the whole platform), with every other setting read
     /// from the environment with the same readers and checks as [`Config::from_env`]:
     /// `EMAIL_FROM`, `ADMIN_EMAIL`, `EMAIL_RETRY_SCHEDULE`, `EMAIL_RETRY_POLL_MS`.
-    pub fn embedded(host: String, port: u16, database: DbOptions, transport: Transport) -> Result<Config, ConfigError> {
+    pub fn embedded(
+        host: String,
+        port: u16,
+        database: DbOptions,
+        transport: Transport,
+        auth: AuthSettings,
+    ) -> Result<Config, ConfigError> {
         let from = config::optional("EMAIL_FROM").unwrap_or_else(|| default_from().into());
         check_mailbox("EMAIL_FROM", &from)?;
         let admin_email = config::optional("ADMIN_EMAIL").unwrap_or_else(|| "admin@shop.local".into());
@@ -101,7 +111,7 @@ impl Config {
             // Zero would make the worker query the database in a busy loop.
             return Err(ConfigError::new("EMAIL_RETRY_POLL_MS", "must be at least 1"));
         }
-        Ok(Config { host, port, database, transport, from, admin_email, retry_schedule, retry_poll })
+        Ok(Config { host, port, database, transport, from, admin_email, retry_schedule, retry_poll, auth })
     }
 }
 

@@ -41,14 +41,18 @@ impl App {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay =
             Relay::new(db.clone(), bus).holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
+        let auth = kit::auth::Authenticator::new(config.auth.clone());
+        let credential = kit::auth::ServiceToken::from_settings(&auth);
         let placement = Placement {
             store: Arc::new(SqlOrderStore::new(db.clone(), relay.waker())),
-            catalog: ServiceClient::new("product-service", config.product_service_url.clone(), config.peer_timeout),
+            catalog: ServiceClient::new("product-service", config.product_service_url.clone(), config.peer_timeout)
+                .with_token(credential.clone()),
             inventory: ServiceClient::new(
                 "inventory-service",
                 config.inventory_service_url.clone(),
                 config.peer_timeout,
-            ),
+            )
+            .with_token(credential),
             key_wait: config.key_wait(),
             key_stale: config.key_stale(),
         };
@@ -56,6 +60,7 @@ impl App {
             "order-service",
             router(AppState { placement }),
             kit::server::Readiness::new().store("order", db.clone()).build(),
+            auth,
         );
         Ok(App { listener, router, relay, db })
     }

@@ -1,5 +1,6 @@
 //! The order service's settings.
 
+use kit::auth::AuthSettings;
 use kit::config::{self, ConfigError};
 use kit::db::DbOptions;
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub struct Config {
     pub inventory_service_url: String,
     /// Deadline of each call to a peer.
     pub peer_timeout: Duration,
+    /// Who may call it, and its own credential.
+    pub auth: AuthSettings,
 }
 
 impl Config {
@@ -35,6 +38,7 @@ impl Config {
             },
             config::url_or("PRODUCT_SERVICE_URL", "http://127.0.0.1:8001")?,
             config::url_or("INVENTORY_SERVICE_URL", "http://127.0.0.1:8003")?,
+            AuthSettings::from_env(None)?,
         )
     }
 
@@ -47,12 +51,13 @@ impl Config {
         database: DbOptions,
         product_service_url: String,
         inventory_service_url: String,
+        auth: AuthSettings,
     ) -> Result<Config, ConfigError> {
         let peer_timeout = config::millis_or("PEER_TIMEOUT_MS", Duration::from_secs(5))?;
         if peer_timeout.is_zero() {
             return Err(ConfigError::new("PEER_TIMEOUT_MS", "must be greater than 0"));
         }
-        Ok(Config { host, port, database, product_service_url, inventory_service_url, peer_timeout })
+        Ok(Config { host, port, database, product_service_url, inventory_service_url, peer_timeout, auth })
     }
 
     /// How long a request waits for another holding its Idempotency-Key: long enough for

@@ -55,9 +55,9 @@ pub enum OrderError {
     /// The stock hold expired (and was released) before the order could be saved.
     #[error("The stock held for this order expired before the order was saved; please place it again")]
     HoldExpired,
-    /// A signed-in customer is required (until authentication lands).
-    #[error("Authentication required")]
-    Unauthenticated,
+    /// Not signed in, or not allowed.
+    #[error(transparent)]
+    Auth(#[from] kit::auth::AuthError),
     /// Anything else; logged, never shown.
     #[error("{0}")]
     Internal(String),
@@ -91,7 +91,7 @@ impl IntoResponse for OrderError {
             OrderError::Unavailable(_) => Problem::unavailable(self.to_string(), 5),
             OrderError::KeyInProgress => Problem::conflict(self.to_string()),
             OrderError::HoldExpired => Problem::unavailable(self.to_string(), 1),
-            OrderError::Unauthenticated => Problem::new(axum::http::StatusCode::UNAUTHORIZED, self.to_string()),
+            OrderError::Auth(err) => return err.into_response(),
             OrderError::Internal(ref cause) => Problem::internal(cause),
             OrderError::Store(StoreError::Database(err)) => Problem::storage("order", &err),
             OrderError::Store(err) => Problem::internal(&err),

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, patch, post};
 use axum::{Json as AxumJson, Router};
+use kit::auth::{AuthError, Caller, Principal, Role};
 use kit::problem::{FieldError, Json, Path, Query};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -37,6 +38,7 @@ const DEFAULT_PAGE_SIZE: i64 = 50;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 async fn place(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(body): Json<PlaceOrderBody>,
@@ -54,6 +56,10 @@ async fn place(
         },
     };
     let request = body.parse().map_err(OrderError::Invalid)?;
+    // A shopper orders for the address their token names; staff for anyone.
+    if !caller.may_act_for(&request.customer_email) {
+        return Err(AuthError::Forbidden("You can place orders only for your own email address".into()).into());
+    }
     let (order, _) = state.placement.place(request, key.as_deref()).await?;
     Ok((StatusCode::CREATED, AxumJson(order)))
 }
@@ -86,32 +92,58 @@ async fn listing(
 }
 
 async fn list(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Query(params): Query<PageParams>,
 ) -> Result<(HeaderMap, AxumJson<Vec<Order>>), OrderError> {
+    caller.require(&[Role::Admin])?;
     listing(&state, None, &params).await
 }
 
 async fn by_email(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(email): Path<String>,
     Query(params): Query<PageParams>,
 ) -> Result<(HeaderMap, AxumJson<Vec<Order>>), OrderError> {
+    if !caller.may_act_for(&email) {
+        return Err(AuthError::Forbidden("You can list only your own orders".into()).into());
+    }
     listing(&state, Some(email.trim()), &params).await
 }
 
-/// The signed-in customer's orders; needs the authentication that a later change adds.
-async fn mine() -> Result<AxumJson<Vec<Order>>, OrderError> {
-    Err(OrderError::Unauthenticated)
+/// The signed-in customer's orders (the address in their token).
+async fn mine(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Query(params): Query<PageParams>,
+) -> Result<(HeaderMap, AxumJson<Vec<Order>>), OrderError> {
+    let Some(email) = caller.email else {
+        return Err(AuthError::Forbidden("The token names no email address".into()).into());
+    };
+    listing(&state, Some(&email), &params).await
+}
+
+/// The order if the caller may see it: its customer, staff, or another service. Anyone else
+/// is told it does not exist, as if it did not.
+async fn visible_order(state: &AppState, caller: &Principal, raw: &str) -> Result<Order, OrderError> {
+    let id = order_id(raw)?;
+    match state.placement.store.get(id).await? {
+        Some(order) if caller.may_act_for(&order.customer_email) || caller.has(Role::Service) => Ok(order),
+        _ => Err(OrderError::NotFound(raw.to_owned())),
+    }
 }
 
 fn order_id(raw: &str) -> Result<Uuid, OrderError> {
     Uuid::parse_str(raw).map_err(|_| OrderError::InvalidId)
 }
 
-async fn fetch(State(state): State<AppState>, Path(raw): Path<String>) -> Result<AxumJson<Order>, OrderError> {
-    let id = order_id(&raw)?;
-    state.placement.store.get(id).await?.map(AxumJson).ok_or(OrderError::NotFound(raw))
+async fn fetch(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<AxumJson<Order>, OrderError> {
+    visible_order(&state, &caller, &raw).await.map(AxumJson)
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,15 +161,27 @@ async fn change(state: &AppState, raw: String, to: Status) -> Result<AxumJson<Or
 }
 
 async fn set_status(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(raw): Path<String>,
     Json(body): Json<StatusBody>,
 ) -> Result<AxumJson<Order>, OrderError> {
+    caller.require(&[Role::Admin])?;
     change(&state, raw, body.status).await
 }
 
-/// Cancelling twice returns the cancelled order and queues no second event.
-async fn cancel(State(state): State<AppState>, Path(raw): Path<String>) -> Result<AxumJson<Order>, OrderError> {
+/// Cancelling twice returns the cancelled order and queues no second event. Customers
+/// cancel their own orders; staff any.
+async fn cancel(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<AxumJson<Order>, OrderError> {
+    let order = visible_order(&state, &caller, &raw).await?;
+    if !caller.may_act_for(&order.customer_email) {
+        // Services may read orders, not cancel them.
+        return Err(OrderError::NotFound(raw));
+    }
     change(&state, raw, Status::Cancelled).await
 }
 
@@ -145,9 +189,11 @@ async fn cancel(State(state): State<AppState>, Path(raw): Path<String>) -> Resul
 /// expired. Voided (now or before) → `{"voided": true}`, and no order with this id can ever
 /// be written; an order with the id exists → `{"voided": false}` (the hold must stay).
 async fn void(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<AxumJson<serde_json::Value>, OrderError> {
+    caller.require(&[Role::Service, Role::Admin])?;
     let id = order_id(&raw)?;
     let voided = state.placement.store.void(id).await? == crate::store::Voided::Voided;
     Ok(AxumJson(serde_json::json!({"order_id": id, "voided": voided})))

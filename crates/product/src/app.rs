@@ -83,15 +83,19 @@ impl App {
                 (Backend::Mongo { relay, store: store.clone() }, Arc::new(store), readiness)
             }
         };
+        let auth = kit::auth::Authenticator::new(config.auth.clone());
+        let credential = kit::auth::ServiceToken::from_settings(&auth);
         let router = kit::server::service_router(
             "product-service",
             router(AppState {
                 store: store.clone(),
                 stock: config.inventory_service_url.as_ref().map(|url| {
                     kit::http::ServiceClient::new("inventory-service", url.clone(), std::time::Duration::from_secs(2))
+                        .with_token(credential.clone())
                 }),
             }),
             readiness.build(),
+            auth,
         );
         Ok(App { listener, router, backend, store })
     }

@@ -1,6 +1,7 @@
 //! The product service's settings.
 
 use crate::store::mongo;
+use kit::auth::AuthSettings;
 use kit::config::{self, ConfigError};
 use kit::db::DbOptions;
 
@@ -18,6 +19,8 @@ pub struct Config {
     /// The inventory service, whose available units a product's `stock_quantity` shows
     /// (`None`: the stored figure is shown).
     pub inventory_service_url: Option<String>,
+    /// Who may call it, and its own credential (for the inventory service).
+    pub auth: AuthSettings,
 }
 
 /// Which kind of store a [`Config`] names.
@@ -51,6 +54,7 @@ impl Config {
             port: config::parse_or("PRODUCT_PORT", 8001)?,
             database,
             inventory_service_url: Some(config::url_or("INVENTORY_SERVICE_URL", "http://127.0.0.1:8003")?),
+            auth: AuthSettings::from_env(None)?,
         })
     }
 

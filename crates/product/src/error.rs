@@ -26,6 +26,9 @@ pub enum ProductError {
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),
+    /// Not signed in, or not allowed.
+    #[error(transparent)]
+    Auth(#[from] kit::auth::AuthError),
 }
 
 impl From<StoreError> for ProductError {
@@ -47,6 +50,7 @@ impl IntoResponse for ProductError {
             ProductError::Duplicate(_) => Problem::conflict(self.to_string()),
             ProductError::InvalidId | ProductError::NoFields => Problem::bad_request(self.to_string()),
             ProductError::Invalid(errors) => Problem::validation(errors),
+            ProductError::Auth(err) => return err.into_response(),
             ProductError::Store(StoreError::Database(err)) => Problem::storage("product", &err),
             ProductError::Store(StoreError::Mongo(err)) => crate::store::mongo::problem(&err),
             ProductError::Store(err) => Problem::internal(&err),

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json as AxumJson, Router};
 use contracts::Money;
+use kit::auth::{Caller, MaybeCaller, Role};
 use kit::http::ServiceClient;
 use kit::problem::{FieldError, Json, Path, Query};
 use serde::{Deserialize, Serialize};
@@ -99,6 +100,7 @@ fn price(field: &str, value: Option<String>, errors: &mut Vec<FieldError>) -> Op
 }
 
 async fn list(
+    _caller: MaybeCaller,
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<AxumJson<ProductPage>, ProductError> {
@@ -142,6 +144,7 @@ fn search_terms(q: &str) -> Vec<String> {
 }
 
 async fn search(
+    _caller: MaybeCaller,
     State(state): State<AppState>,
     Query(params): Query<SearchParams>,
 ) -> Result<AxumJson<Vec<Product>>, ProductError> {
@@ -161,9 +164,11 @@ async fn search(
 }
 
 async fn create(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Json(body): Json<CreateProduct>,
 ) -> Result<(StatusCode, AxumJson<Product>), ProductError> {
+    caller.require(&[Role::Admin])?;
     let product = body.parse()?;
     state.store.insert(&product).await.map_err(|e| match e {
         StoreError::Duplicate => ProductError::Duplicate(product.id.clone()),
@@ -172,7 +177,11 @@ async fn create(
     Ok((StatusCode::CREATED, AxumJson(product)))
 }
 
-async fn fetch(State(state): State<AppState>, Path(id): Path<String>) -> Result<AxumJson<Product>, ProductError> {
+async fn fetch(
+    _caller: MaybeCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<AxumJson<Product>, ProductError> {
     if !valid_id(&id) {
         return Err(ProductError::InvalidId);
     }
@@ -181,10 +190,12 @@ async fn fetch(State(state): State<AppState>, Path(id): Path<String>) -> Result<
 }
 
 async fn update(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Json(body): Json<UpdateProduct>,
 ) -> Result<AxumJson<Product>, ProductError> {
+    caller.require(&[Role::Admin])?;
     if !valid_id(&id) {
         return Err(ProductError::InvalidId);
     }
@@ -196,9 +207,11 @@ async fn update(
 }
 
 async fn remove(
+    Caller(caller): Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<AxumJson<serde_json::Value>, ProductError> {
+    caller.require(&[Role::Admin])?;
     if !valid_id(&id) {
         return Err(ProductError::InvalidId);
     }

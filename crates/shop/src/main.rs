@@ -48,6 +48,32 @@ enum Command {
     Migrate,
     /// Load the demo catalog into empty stores at `DATABASE_URL` and exit.
     Seed,
+    /// Print an access token of `shop up`'s development identity provider (last line of the
+    /// output), for curl and load tests.
+    Token {
+        /// Whom the token is for.
+        #[arg(long, default_value = "alice@example.com")]
+        email: String,
+        /// Its role (repeat for several).
+        #[arg(long = "role", value_enum, default_values_t = [TokenRole::User])]
+        roles: Vec<TokenRole>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        lifetime: u64,
+        /// Where `shop up` keeps its data (the signing key is under `identity/`).
+        #[arg(long, env = "SHOP_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The address `shop up` listens on (part of the issuer's name).
+        #[arg(long, env = "SHOP_HOST", default_value = "127.0.0.1")]
+        host: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TokenRole {
+    User,
+    Admin,
+    Service,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -58,6 +84,34 @@ enum Service {
     Inventory,
     Notification,
     Ai,
+}
+
+fn token(
+    email: &str,
+    roles: &[TokenRole],
+    lifetime: u64,
+    data_dir: &std::path::Path,
+    host: &str,
+) -> anyhow::Result<()> {
+    let port: u16 = config::parse_or("IDENTITY_PORT", Ports::DEFAULT.identity)?;
+    let key = identity::SigningKey::load_or_create(&data_dir.join("identity").join("signing-key.der"))?;
+    let issuer = identity::Issuer::new(identity::issuer_url(host, port), kit::auth::DEFAULT_AUDIENCE, key);
+    let names: Vec<&str> = roles
+        .iter()
+        .map(|r| match r {
+            TokenRole::User => "user",
+            TokenRole::Admin => "admin",
+            TokenRole::Service => "service",
+        })
+        .collect();
+    let subject = if names == ["service"] {
+        identity::Subject::service("shop-cli")
+    } else {
+        identity::Subject::person(email, &names, "shop-cli")
+    };
+    eprintln!("issuer {}; roles {}; valid {lifetime} s", issuer.url, names.join(", "));
+    println!("{}", issuer.mint(&subject, lifetime)?);
+    Ok(())
 }
 
 fn log_format(default: LogFormat) -> anyhow::Result<LogFormat> {
@@ -77,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { service } => serve(service).await,
         Command::Migrate => migrate().await,
         Command::Seed => seed().await,
+        Command::Token { email, roles, lifetime, data_dir, host } => token(&email, &roles, lifetime, &data_dir, &host),
     }
 }
 
@@ -92,6 +147,7 @@ async fn up(data_dir: PathBuf, host: String, seed_demo: bool) -> anyhow::Result<
             inventory: config::parse_or("INVENTORY_PORT", Ports::DEFAULT.inventory)?,
             notification: config::parse_or("NOTIFICATION_PORT", Ports::DEFAULT.notification)?,
             ai: config::parse_or("AI_PORT", Ports::DEFAULT.ai)?,
+            identity: config::parse_or("IDENTITY_PORT", Ports::DEFAULT.identity)?,
         },
         stores: Stores::Sqlite(data_dir.clone()),
         pool_size: 1,

@@ -45,14 +45,24 @@ pub struct Ports {
     pub notification: u16,
     /// AI assistant.
     pub ai: u16,
+    /// Development identity provider.
+    pub identity: u16,
 }
 
 impl Ports {
     /// 9000, 8001, 8002, 8003, 8004, 8005, as the original.
-    pub const DEFAULT: Ports =
-        Ports { gateway: 9000, product: 8001, order: 8002, inventory: 8003, notification: 8004, ai: 8005 };
+    pub const DEFAULT: Ports = Ports {
+        gateway: 9000,
+        product: 8001,
+        order: 8002,
+        inventory: 8003,
+        notification: 8004,
+        ai: 8005,
+        identity: 8080,
+    };
     /// Free ports chosen by the OS.
-    pub const ANY: Ports = Ports { gateway: 0, product: 0, order: 0, inventory: 0, notification: 0, ai: 0 };
+    pub const ANY: Ports =
+        Ports { gateway: 0, product: 0, order: 0, inventory: 0, notification: 0, ai: 0, identity: 0 };
 }
 
 /// How to run the platform. Every service's tunables (timeouts, TTLs, retry schedules,
@@ -89,6 +99,12 @@ pub struct Overrides {
     pub admin_email: Option<String>,
     /// `EMAIL_RETRY_SCHEDULE`.
     pub email_retry_schedule: Option<Vec<Duration>>,
+    /// `RATE_LIMIT_PER_MINUTE` and `AI_RATE_LIMIT_PER_MINUTE` (0: none).
+    pub rate_limits: Option<(u32, u32)>,
+    /// `AUTH_MODE`.
+    pub auth_mode: Option<kit::auth::AuthMode>,
+    /// `AI_FOLLOW_UP_EMAILS`.
+    pub ai_follow_up_emails: Option<bool>,
 }
 
 /// Start-up failures, naming the service.
@@ -123,6 +139,8 @@ pub struct Platform {
     pub ports: Ports,
     /// The embedded event log (tests read topics from it; unused when Kafka carries events).
     pub events: EventLog,
+    /// The development identity provider (mints tokens for tests and `shop token`).
+    pub issuer: Arc<identity::Issuer>,
     supervisor: tokio::task::JoinHandle<Vec<String>>,
 }
 
@@ -217,6 +235,32 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
 
     // Bind first so every service knows its peers' addresses before any starts.
     let host = config.host.as_str();
+    let identity_listener = bind("identity", host, config.ports.identity).await?;
+    let identity_app = match &config.stores {
+        Stores::Sqlite(dir) => identity::App::with_listener(
+            identity_listener,
+            host,
+            &dir.join("identity").join("signing-key.der"),
+            kit::auth::DEFAULT_AUDIENCE,
+        )
+        .map_err(|e| PlatformError::Start("identity", e.to_string()))?,
+        Stores::Postgres(_) => identity::App::with_key(
+            identity_listener,
+            host,
+            identity::SigningKey::ephemeral().map_err(|e| PlatformError::Start("identity", e.to_string()))?,
+            kit::auth::DEFAULT_AUDIENCE,
+        ),
+    };
+    let issuer = identity_app.issuer();
+    // One reader for the issuer, audience and mode; each service presents its own client.
+    let mut auth_base = kit::auth::AuthSettings::from_env(Some(&issuer.url))?;
+    if let Some(mode) = config.overrides.auth_mode {
+        auth_base.mode = mode;
+    }
+    let auth_for = |client: &str| kit::auth::AuthSettings {
+        client: auth_base.client.clone().or_else(|| identity::issuer::client_credentials(client)),
+        ..auth_base.clone()
+    };
     let product_listener = bind("product", host, config.ports.product).await?;
     let order_listener = bind("order", host, config.ports.order).await?;
     let inventory_listener = bind("inventory", host, config.ports.inventory).await?;
@@ -238,8 +282,13 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
     let host = config.host.clone();
     let overrides = &config.overrides;
 
-    let mut notification_config =
-        notification::Config::embedded(host.clone(), config.ports.notification, options("notification"), mail)?;
+    let mut notification_config = notification::Config::embedded(
+        host.clone(),
+        config.ports.notification,
+        options("notification"),
+        mail,
+        auth_for("notification-service"),
+    )?;
     if let Some(admin) = &overrides.admin_email {
         notification_config.admin_email = admin.clone();
     }
@@ -251,12 +300,14 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
         port: config.ports.product,
         database: options("product"),
         inventory_service_url: Some(inventory_url.clone()),
+        auth: auth_for("product-service"),
     };
     let mut inventory_config = inventory::Config::embedded(
         host.clone(),
         config.ports.inventory,
         options("inventory"),
         Some(order_url.clone()),
+        auth_for("inventory-service"),
     )?;
     if let Some(ttl) = overrides.reservation_ttl {
         inventory_config.reservation_ttl = ttl;
@@ -267,12 +318,23 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
         options("orders"),
         product_url.clone(),
         inventory_url.clone(),
+        auth_for("order-service"),
     )?;
     let ai_data = match &config.stores {
         Stores::Sqlite(dir) => dir.join("ai"),
         Stores::Postgres(_) => std::env::temp_dir().join(format!("shop-ai-{}", std::process::id())),
     };
-    let ai_config = ai::Config::embedded(host.clone(), config.ports.ai, options("ai"), product_url.clone(), ai_data)?;
+    let mut ai_config = ai::Config::embedded(
+        host.clone(),
+        config.ports.ai,
+        options("ai"),
+        product_url.clone(),
+        ai_data,
+        auth_for("ai-service"),
+    )?;
+    if let Some(follow_ups) = overrides.ai_follow_up_emails {
+        ai_config.follow_up_emails = follow_ups;
+    }
     let gateway_config = gateway::Config::embedded(
         host.clone(),
         config.ports.gateway,
@@ -283,7 +345,13 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
             notification: notification_url,
             ai: ai_url,
         },
+        auth_for("gateway"),
     )?;
+    let mut gateway_config = gateway_config;
+    if let Some((api, ai)) = overrides.rate_limits {
+        gateway_config.rate_limit_per_minute = api;
+        gateway_config.ai_rate_limit_per_minute = ai;
+    }
 
     let (product_app, inventory_app, order_app, notification_app, ai_app) = tokio::try_join!(
         async {
@@ -337,6 +405,7 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
         inventory: inventory_app.port(),
         notification: notification_app.port(),
         ai: ai_app.port(),
+        identity: identity_app.port(),
     };
     let stages = vec![
         vec![spawn_service("gateway", |stop| gateway_app.run_until_stopped(stop))],
@@ -348,7 +417,9 @@ pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Resul
             spawn_service("notification", |stop| notification_app.run_until_stopped(stop)),
             spawn_service("ai", |stop| ai_app.run_until_stopped(stop)),
         ],
+        // Last: the services' tokens are checked against its keys until they stop.
+        vec![spawn_service("identity", |stop| identity_app.run_until_stopped(stop))],
     ];
     let supervisor = tokio::spawn(supervise(stages, shutdown));
-    Ok(Platform { ports, events, supervisor })
+    Ok(Platform { ports, events, issuer, supervisor })
 }

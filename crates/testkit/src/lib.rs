@@ -10,6 +10,7 @@
 //!   store and the embedded event log in it.
 //! - [`Client`] and [`Reply`]: a small HTTP client and its answers' assertions.
 //! - [`Running`]: a spawned server, stopped when dropped.
+//! - [`tokens`]: one identity provider per test process and tokens for any identity.
 //! - [`eventually`], [`kafka_config`], [`encode`]: waiting, Kafka namespaces, query encoding.
 //! - [`servers_required`], [`missing_server`]: a missing PostgreSQL, MongoDB or broker skips a test
 //!   (one line saying so) or, under `SHOP_REQUIRE_TEST_SERVERS=1` (CI), fails it.
@@ -17,6 +18,7 @@
 
 mod client;
 mod servers;
+pub mod tokens;
 
 pub use client::{Body, Client, Reply};
 pub use servers::{MongoDatabase, fresh_mongo, fresh_postgres, missing_server, servers_required};

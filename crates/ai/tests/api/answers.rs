@@ -74,7 +74,10 @@ pub async fn offline_chat_names_only_catalog_products_at_catalog_prices(backend:
     let fields = app.post("/api/ai/suggest", json!({"query": ""})).await.assert_invalid();
     assert_eq!(fields, ["query"]);
     let health = app.get("/health").await.assert_json(StatusCode::OK);
-    assert_eq!(health, json!({"status": "UP", "service": "ai-service", "llm_provider": "offline"}));
+    assert_eq!(
+        health,
+        json!({"status": "UP", "service": "ai-service", "llm_provider": "offline", "auth_enabled": true})
+    );
 }
 
 pub async fn recommendations_are_five_other_products_with_reasons(backend: Backend) {

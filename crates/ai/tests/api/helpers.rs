@@ -78,13 +78,14 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestApp> {
             port: 0,
             database: stores.options("product"),
             inventory_service_url: None,
+            auth: testkit::tokens::issuer().settings(None),
         },
         bus.clone(),
     )
     .await
     .expect("building the product service");
     let product_running = Running::spawn(product_app.port(), |stop| product_app.run_until_stopped(stop));
-    let products = Client::new(product_running.base.clone());
+    let products = Client::new(product_running.base.clone()).with_token(&testkit::tokens::issuer().admin());
     for body in &options.catalog {
         products.post("/api/products", body.clone()).await.assert_json(StatusCode::CREATED);
     }
@@ -99,6 +100,7 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestApp> {
         embedding_model_dir: options.model_dir,
         synonyms: Synonyms::new(synonyms::builtin()),
         follow_up_emails: true,
+        auth: testkit::tokens::issuer().settings(Some("ai-service")),
     };
     let ai_app = ai::App::build(config, bus).await.expect("building the AI service");
     let ai_running = Running::spawn(ai_app.port(), |stop| ai_app.run_until_stopped(stop));

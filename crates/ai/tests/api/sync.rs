@@ -133,6 +133,7 @@ async fn waits_for_the_product_service_and_then_becomes_ready() {
         embedding_model_dir: None,
         synonyms: Synonyms::new(synonyms::builtin()),
         follow_up_emails: true,
+        auth: testkit::tokens::issuer().settings(Some("ai-service")),
     };
     let ai_app = ai::App::build(config, bus.clone()).await.unwrap();
     let ai_running = Running::spawn(ai_app.port(), |stop| ai_app.run_until_stopped(stop));
@@ -149,13 +150,14 @@ async fn waits_for_the_product_service_and_then_becomes_ready() {
             port,
             database: stores.options("product"),
             inventory_service_url: None,
+            auth: testkit::tokens::issuer().settings(None),
         },
         bus,
     )
     .await
     .unwrap();
     let product_running = Running::spawn(product_app.port(), |stop| product_app.run_until_stopped(stop));
-    let products = Client::new(product_running.base.clone());
+    let products = Client::new(product_running.base.clone()).with_token(&testkit::tokens::issuer().admin());
     products
         .post(
             "/api/products",

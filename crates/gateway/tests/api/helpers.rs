@@ -110,6 +110,11 @@ pub fn config(product: &str, order: &str, inventory: &str, upstream_timeout: Dur
         inventory_url: inventory.to_owned(),
         notification_url: inventory.to_owned(),
         ai_url: inventory.to_owned(),
+        auth: kit::auth::AuthSettings::off(),
+        rate_limit_per_minute: 0,
+        ai_rate_limit_per_minute: 0,
+        trusted_proxies: Vec::new(),
+        cors_origins: Vec::new(),
         connect_timeout: Duration::from_secs(3),
         upstream_timeout,
     }

@@ -54,16 +54,19 @@ pub async fn spawn_app_with(
 ) -> Option<TestApp> {
     let stores = Stores::new(backend).await?;
     let events = stores.event_log().await;
+    let issuer = testkit::tokens::issuer();
     let config = Config {
         host: "127.0.0.1".into(),
         port: 0,
         database: stores.options("inventory"),
         reservation_ttl,
         order_service_url,
+        auth: issuer.settings(Some("inventory-service")),
     };
     let app = App::build(config, Arc::new(events.clone())).await.expect("building the inventory service");
     let running = Running::spawn(app.port(), |stop| app.run_until_stopped(stop));
-    Some(TestApp { events, client: Client::new(running.base.clone()), _running: running, _stores: stores })
+    let client = Client::new(running.base.clone()).with_token(&issuer.admin());
+    Some(TestApp { events, client, _running: running, _stores: stores })
 }
 
 /// A fake order service: `POST /api/orders/{id}/void` answers `{"voided": false}` for

@@ -309,7 +309,7 @@ pub async fn refuses_to_delete_reserved_stock(backend: Backend) {
 pub async fn health_and_unknown_routes(backend: Backend) {
     let app = app!(backend);
     let health = app.get("/health").await.assert_json(StatusCode::OK);
-    assert_eq!(health, json!({"status": "UP", "service": "inventory-service"}));
+    assert_eq!(health, json!({"status": "UP", "service": "inventory-service", "auth_enabled": true}));
     app.get("/ready").await.assert_json(StatusCode::OK);
     app.get("/api/nothing-here").await.assert_problem(StatusCode::NOT_FOUND);
     app.post("/api/inventory/p", json!({})).await.assert_problem(StatusCode::METHOD_NOT_ALLOWED);

@@ -117,6 +117,7 @@ pub async fn spawn(backend: Backend, setup: Setup) -> Option<TestApp> {
         admin_email: ADMIN.into(),
         retry_schedule: setup.retry_schedule,
         retry_poll: Duration::from_millis(50),
+        auth: testkit::tokens::issuer().settings(None),
     };
     let bus = match &setup.bus {
         Some(wrap) => wrap(log.clone()),
@@ -133,7 +134,7 @@ impl TestApp {
     pub async fn start(&mut self) {
         let app = App::build(self.config.clone(), self.bus.clone()).await.expect("building the notification service");
         let running = Running::spawn(app.port(), |stop| app.run_until_stopped(stop));
-        self.client = Client::new(running.base.clone());
+        self.client = Client::new(running.base.clone()).with_token(&testkit::tokens::issuer().admin());
         self.running = Some(running);
     }
 

@@ -86,7 +86,7 @@ pub async fn rejects_out_of_range_paging(backend: Backend) {
 pub async fn health_and_unknown_routes(backend: Backend) {
     let app = app!(backend);
     let health = app.get("/health").await.assert_json(StatusCode::OK);
-    assert_eq!(health, json!({"status": "UP", "service": "notification-service"}));
+    assert_eq!(health, json!({"status": "UP", "service": "notification-service", "auth_enabled": true}));
     let ready = app.get("/ready").await.assert_json(StatusCode::OK);
     assert_eq!(ready["service"], "notification-service", "{ready}");
     app.get("/api/nothing-here").await.assert_problem(StatusCode::NOT_FOUND);

@@ -64,14 +64,25 @@ async fn start(stores: Stores, seed: &[Product], url: Option<String>) -> TestApp
     if let Some(url) = url {
         database.url = url;
     }
-    let config = Config { host: "127.0.0.1".into(), port: 0, database, inventory_service_url: None };
+    let config = Config {
+        host: "127.0.0.1".into(),
+        port: 0,
+        database,
+        inventory_service_url: None,
+        auth: testkit::tokens::issuer().settings(None),
+    };
     let app = App::build(config, Arc::new(events.clone())).await.expect("building the product service");
     if !seed.is_empty() {
         let seeded = app.seed_if_empty(seed).await.expect("seeding products");
         assert_eq!(seeded, seed.len() as u64, "every seed product was loaded");
     }
     let running = Running::spawn(app.port(), |stop| app.run_until_stopped(stop));
-    TestApp { events, client: Client::new(running.base.clone()), _running: running, stores }
+    TestApp {
+        events,
+        client: Client::new(running.base.clone()).with_token(&testkit::tokens::issuer().admin()),
+        _running: running,
+        stores,
+    }
 }
 
 impl TestApp {

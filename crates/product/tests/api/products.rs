@@ -589,7 +589,7 @@ pub async fn rejects_invalid_path_ids(backend: Backend) {
 pub async fn health_and_unknown_routes(backend: Backend) {
     let app = app!(backend);
     let health = app.get("/health").await.assert_json(StatusCode::OK);
-    assert_eq!(health, json!({"status": "UP", "service": "product-service"}));
+    assert_eq!(health, json!({"status": "UP", "service": "product-service", "auth_enabled": true}));
 
     let ready = app.get("/ready").await.assert_json(StatusCode::OK);
     assert_eq!(ready["status"], "READY");

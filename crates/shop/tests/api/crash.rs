@@ -28,8 +28,16 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-async fn start(data_dir: &Path, ports: &[u16; 6]) -> ShopUp {
-    let names = ["GATEWAY_PORT", "PRODUCT_PORT", "ORDER_PORT", "INVENTORY_PORT", "NOTIFICATION_PORT", "AI_PORT"];
+async fn start(data_dir: &Path, ports: &[u16; 7]) -> ShopUp {
+    let names = [
+        "GATEWAY_PORT",
+        "PRODUCT_PORT",
+        "ORDER_PORT",
+        "INVENTORY_PORT",
+        "NOTIFICATION_PORT",
+        "AI_PORT",
+        "IDENTITY_PORT",
+    ];
     let child = Command::new(env!("CARGO_BIN_EXE_shop"))
         .args(["up", "--no-demo", "--data-dir"])
         .arg(data_dir)
@@ -40,6 +48,9 @@ async fn start(data_dir: &Path, ports: &[u16; 6]) -> ShopUp {
         // Holds whose order died with the process are voided and released within seconds.
         .env("RESERVATION_TTL_SECS", "1")
         .env("RUST_LOG", "warn")
+        .env("AI_FOLLOW_UP_EMAILS", "false")
+        // One client storming: no per-client budget.
+        .env("RATE_LIMIT_PER_MINUTE", "0")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -51,6 +62,17 @@ async fn start(data_dir: &Path, ports: &[u16; 6]) -> ShopUp {
     })
     .await;
     assert!(up, "shop up did not start");
+    // An administrator's token from the development identity provider's key in the data dir.
+    let token = Command::new(env!("CARGO_BIN_EXE_shop"))
+        .args(["token", "--email", "admin@example.com", "--role", "admin", "--data-dir"])
+        .arg(data_dir)
+        .env("IDENTITY_PORT", ports[6].to_string())
+        .output()
+        .await
+        .unwrap();
+    assert!(token.status.success(), "shop token: {}", String::from_utf8_lossy(&token.stderr));
+    let stdout = String::from_utf8_lossy(&token.stdout);
+    let client = client.with_token(stdout.lines().last().unwrap_or_default().trim());
     ShopUp { child, client }
 }
 
@@ -164,7 +186,7 @@ async fn books_balance(client: &Client, mail: &Path) -> Result<usize, String> {
 async fn crash_and_recover(kill_after: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let data: PathBuf = dir.path().join("data");
-    let ports = [free_port(), free_port(), free_port(), free_port(), free_port(), free_port()];
+    let ports = [free_port(), free_port(), free_port(), free_port(), free_port(), free_port(), free_port()];
     let mut shop = start(&data, &ports).await;
     for product in PRODUCTS {
         let body =

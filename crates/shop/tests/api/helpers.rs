@@ -32,11 +32,26 @@ pub struct Options {
     pub kafka: Option<Option<String>>,
     /// SQLite files and mail here instead of the test's temporary directory.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Requests per client and minute at the gateway: API, AI (0: no limit).
+    pub rate_limits: (u32, u32),
+    /// `AUTH_MODE` (default on).
+    pub auth_mode: Option<kit::auth::AuthMode>,
+    /// The AI service's follow-up email after each order (off by default: most tests count
+    /// the order emails).
+    pub ai_follow_up_emails: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { reservation_ttl: Duration::from_secs(600), seed_demo: false, kafka: None, data_dir: None }
+        Options {
+            reservation_ttl: Duration::from_secs(600),
+            seed_demo: false,
+            kafka: None,
+            data_dir: None,
+            rate_limits: (0, 0),
+            auth_mode: None,
+            ai_follow_up_emails: false,
+        }
     }
 }
 
@@ -67,17 +82,30 @@ pub async fn spawn(backend: Backend, options: Options) -> Option<TestPlatform> {
             reservation_ttl: Some(options.reservation_ttl),
             admin_email: Some("admin@example.com".into()),
             email_retry_schedule: Some(vec![Duration::from_millis(200), Duration::from_millis(400)]),
+            rate_limits: Some(options.rate_limits),
+            auth_mode: options.auth_mode,
+            ai_follow_up_emails: Some(options.ai_follow_up_emails),
         },
     };
     let platform = platform::start(config, shutdown.clone()).await.expect("platform starts");
     Some(TestPlatform {
-        client: testkit::Client::new(platform.gateway_url()),
+        client: testkit::Client::new(platform.gateway_url()).with_token(
+            &platform
+                .issuer
+                .mint(&identity::Subject::person("admin@example.com", &["admin", "user"], "tests"), 3600)
+                .expect("a token"),
+        ),
         platform: Some(platform),
         shutdown,
         mail_dir,
         kafka,
         _stores: test_stores,
     })
+}
+
+/// The platform with `AUTH_MODE=off`.
+pub async fn spawn_open(backend: Backend) -> Option<TestPlatform> {
+    spawn(backend, Options { auth_mode: Some(kit::auth::AuthMode::Off), ..Options::default() }).await
 }
 
 impl TestPlatform {

@@ -10,6 +10,7 @@ mod faults;
 mod helpers;
 mod kafka;
 mod orders;
+mod security;
 
 testkit::on_backends!(
     orders::demo_catalog_is_served_through_the_gateway,
@@ -31,4 +32,8 @@ testkit::on_backends!(
     contract::stock_quantity_is_what_the_inventory_can_sell,
     contract::bad_paths_and_request_ids_get_clean_answers,
     assistant::the_assistant_answers_from_the_catalog,
+    security::every_endpoint_enforces_its_rules_the_same_through_the_gateway_and_directly,
+    security::users_only_see_their_own,
+    security::rate_limits_are_per_client,
+    security::auth_mode_off_is_open_and_says_so,
 );
