@@ -18,7 +18,7 @@ pub const MAX_HISTORY_ENTRY: usize = 4_000;
 pub const MAX_HISTORY_ENTRIES: usize = 100;
 
 /// One history entry as clients send it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// `user` or `assistant`.
     pub role: Option<String>,
@@ -27,9 +27,10 @@ pub struct HistoryEntry {
 }
 
 /// `POST /api/ai/chat`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct ChatRequest {
     /// The shopper's message.
+    #[schema(required, min_length = 1, example = "Which mouse suits a left-handed gamer?")]
     pub message: Option<String>,
     /// Earlier turns, oldest first; only the last ten are used.
     #[serde(default)]
@@ -110,9 +111,10 @@ impl ChatRequest {
 }
 
 /// `POST /api/ai/suggest`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct SuggestRequest {
     /// Natural-language search.
+    #[schema(required, min_length = 1, example = "a quiet keyboard under 50 dollars")]
     pub query: Option<String>,
 }
 
@@ -125,7 +127,8 @@ impl SuggestRequest {
 }
 
 /// `GET /api/ai/recommendations` parameters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecommendationParams {
     /// A catalog product id.
     pub product_id: Option<String>,
@@ -163,7 +166,7 @@ impl RecommendationParams {
 }
 
 /// A product in an answer: the catalog's fields only.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductCard {
     /// Catalog id.
     pub id: String,
@@ -190,7 +193,7 @@ impl From<&CatalogProduct> for ProductCard {
 }
 
 /// `POST /api/ai/chat` answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ChatAnswer {
     /// The reply.
     pub reply: String,
@@ -201,7 +204,7 @@ pub struct ChatAnswer {
 }
 
 /// One recommendation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Recommendation {
     /// The product.
     #[serde(flatten)]
@@ -211,14 +214,14 @@ pub struct Recommendation {
 }
 
 /// `GET /api/ai/recommendations` answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Recommendations {
     /// Up to five products.
     pub recommendations: Vec<Recommendation>,
 }
 
 /// One match of a natural-language search.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Match {
     /// The product.
     #[serde(flatten)]
@@ -228,7 +231,7 @@ pub struct Match {
 }
 
 /// `POST /api/ai/suggest` answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Suggestions {
     /// Matching products, best first.
     pub matches: Vec<Match>,

@@ -5,14 +5,17 @@ use crate::domain::{ChatAnswer, ChatRequest, RecommendationParams, Recommendatio
 use crate::error::AiError;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json as AxumJson, Router, extract::State};
 use futures_util::StreamExt;
 use futures_util::stream;
 use kit::auth::MaybeCaller;
+use kit::openapi::{JsonBody, OptionalToken, ProblemDocument, QueryString};
 use kit::problem::{Json, Query};
 use std::convert::Infallible;
 use std::sync::Arc;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Shared handler state.
 #[derive(Clone)]
@@ -21,14 +24,29 @@ pub struct AppState {
     pub assistant: Arc<Assistant>,
 }
 
-/// The AI routes.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/ai/chat", post(chat))
-        .route("/api/ai/recommendations", get(recommendations))
-        .route("/api/ai/suggest", post(suggest))
-        .with_state(state)
+/// The AI operations, each routed by being documented (and documented by being routed).
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(chat)).routes(routes!(recommendations)).routes(routes!(suggest))
 }
+
+/// The AI service's document (`/openapi.json`, and what the gateway merges): pure.
+pub fn openapi() -> OpenApi {
+    let (_, doc) = api().split_for_parts();
+    kit::openapi::document(
+        "ai-service",
+        "The shopping assistant: chat grounded in the catalog (JSON or Server-Sent Events), recommendations \
+         and natural-language search.",
+        doc,
+    )
+}
+
+/// The AI routes, `/openapi.json` and `/docs`.
+pub fn router(state: AppState) -> Router {
+    let (router, _) = api().split_for_parts();
+    router.with_state(state).merge(kit::openapi::routes(&openapi()))
+}
+
+const TAG: &str = "ai";
 
 fn sse_event(event: ChatEvent) -> Event {
     let built = match event {
@@ -39,6 +57,21 @@ fn sse_event(event: ChatEvent) -> Event {
 }
 
 // Public, but a token that is sent must be valid (401 otherwise), as through the gateway.
+#[utoipa::path(
+    post, path = "/api/ai/chat", operation_id = "chat", tag = TAG,
+    summary = "Ask the assistant (JSON answer, or Server-Sent Events `delta`s and a `done` with `stream: true`)",
+    request_body = ChatRequest,
+    security((), ("bearer" = [])),
+    responses(
+        (status = OK, description = "The answer.", content(
+            (ChatAnswer = "application/json"),
+            (String = "text/event-stream"),
+        )),
+        JsonBody, OptionalToken,
+        (status = INTERNAL_SERVER_ERROR, description = "An unexpected failure; the cause is logged.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = SERVICE_UNAVAILABLE, description = "The catalog is not loaded yet; retry.", body = ProblemDocument, content_type = "application/problem+json")
+    )
+)]
 async fn chat(
     _caller: MaybeCaller,
     State(state): State<AppState>,
@@ -58,6 +91,19 @@ async fn chat(
     Ok(AxumJson(answer).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/ai/recommendations", operation_id = "recommendations", tag = TAG,
+    summary = "Products to recommend for a product, a name or a category",
+    params(RecommendationParams),
+    security((), ("bearer" = [])),
+    responses(
+        (status = OK, description = "Up to five products.", body = Recommendations),
+        (status = NOT_FOUND, description = "No such product.", body = ProblemDocument, content_type = "application/problem+json"),
+        QueryString, OptionalToken,
+        (status = INTERNAL_SERVER_ERROR, description = "An unexpected failure; the cause is logged.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = SERVICE_UNAVAILABLE, description = "The catalog is not loaded yet; retry.", body = ProblemDocument, content_type = "application/problem+json")
+    )
+)]
 async fn recommendations(
     _caller: MaybeCaller,
     State(state): State<AppState>,
@@ -67,6 +113,18 @@ async fn recommendations(
     Ok(AxumJson(state.assistant.recommend(&target).await?))
 }
 
+#[utoipa::path(
+    post, path = "/api/ai/suggest", operation_id = "suggest", tag = TAG,
+    summary = "Natural-language product search",
+    request_body = SuggestRequest,
+    security((), ("bearer" = [])),
+    responses(
+        (status = OK, description = "The matches, best first.", body = Suggestions),
+        JsonBody, OptionalToken,
+        (status = INTERNAL_SERVER_ERROR, description = "An unexpected failure; the cause is logged.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = SERVICE_UNAVAILABLE, description = "The catalog is not loaded yet; retry.", body = ProblemDocument, content_type = "application/problem+json")
+    )
+)]
 async fn suggest(
     _caller: MaybeCaller,
     State(state): State<AppState>,

@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 const SERVICE_NAME: &str = "api-gateway";
 
 /// The full router: the proxied prefixes behind the access checks (client identity, rate
-/// limits), plus kit's shared routes and layers (`/health`, `/ready`, problem 404/405,
-/// request ids), CORS and security headers.
+/// limits), the aggregated `/openapi.json` and `/docs`, plus kit's shared routes and layers
+/// (`/health`, `/ready`, problem 404/405, request ids), CORS and security headers.
 pub fn router(config: &Config) -> Router {
     let auth = kit::auth::Authenticator::new(config.auth.clone());
     router_with(config, access(config, &auth), auth)
@@ -41,7 +41,8 @@ fn router_with(config: &Config, access: Arc<Access>, auth: Arc<kit::auth::Authen
         .merge(upstream_routes("inventory", &config.inventory_url, &client, timeout))
         .merge(upstream_routes("notifications", &config.notification_url, &client, timeout))
         .merge(upstream_routes("ai", &config.ai_url, &client, timeout))
-        .route_layer(axum::middleware::from_fn_with_state(access, crate::access::check));
+        .route_layer(axum::middleware::from_fn_with_state(access, crate::access::check))
+        .merge(kit::openapi::routes(&crate::openapi::document(&crate::openapi::services())));
     // The gateway holds no state of its own: if it answers, it is ready. Upstream health is
     // reported per request as 503s.
     let ready: ReadinessCheck = Arc::new(|| -> BoxFuture<'static, Result<(), String>> { Box::pin(async { Ok(()) }) });

@@ -7,11 +7,13 @@
 //! - [`proxy`]: the forwarding itself — one pooled client, header hygiene, the body-size
 //!   limit, and the mapping of upstream failures to 502/503/504 problems.
 //! - [`access`]: the empty slot where authentication and rate limiting will go.
+//! - [`openapi`]: the aggregated OpenAPI document (`/openapi.json`, `/docs`).
 #![warn(missing_docs)]
 
 pub mod access;
 pub mod app;
 pub mod config;
+pub mod openapi;
 pub mod proxy;
 
 pub use app::{App, router};

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// A stock record in the original's shape, plus the low-stock threshold.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Item {
     /// Record id.
     pub id: Uuid,
@@ -52,22 +52,26 @@ pub struct NewItem {
 }
 
 /// Body of `POST /api/inventory`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateItem {
     /// Required.
+    #[schema(required, example = "prod-001")]
     pub product_id: Option<String>,
     /// Required.
+    #[schema(required, example = "Wireless Mouse")]
     pub product_name: Option<String>,
     /// Required, ≥ 0.
+    #[schema(required, minimum = 0, maximum = 1_000_000_000)]
     #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub quantity: Option<i64>,
     /// Optional, default 10.
+    #[schema(minimum = 0)]
     #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub low_stock_threshold: Option<i64>,
 }
 
 /// Body of `PUT /api/inventory/{product_id}`; absent fields stay.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct UpdateItem {
     /// New name.
     pub product_name: Option<String>,
@@ -91,9 +95,10 @@ pub struct ItemPatch {
 }
 
 /// Body of `reduce` and `restock`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct QuantityBody {
     /// Units, > 0.
+    #[schema(required, minimum = 1, maximum = 1_000_000_000)]
     #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub quantity: Option<i64>,
 }

@@ -9,6 +9,7 @@
 //! - [`outbox`]: the transactional outbox and its relay.
 //! - [`paging`]: page numbers and the maximum page size of list endpoints.
 //! - [`input`]: lenient whole numbers, control-character checks, shortening echoed values.
+//! - [`metrics`]: the Prometheus recorder, `/metrics`, RED figures per route.
 //! - [`openapi`]: the shared parts of every service's OpenAPI document, `/openapi.json`, `/docs`.
 //! - [`http`]: the outbound service client (timeouts, retries on connect failure).
 //! - [`retry`]: the backoff (exponential, jittered) of every retry loop.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod input;
+pub mod metrics;
 pub mod openapi;
 pub mod outbox;
 pub mod paging;

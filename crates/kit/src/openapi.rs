@@ -18,6 +18,7 @@ use std::sync::Arc;
 use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Components, Content, Header, InfoBuilder, OpenApi, PathItem, Ref, RefOr, Required, Schema, Tag};
 use utoipa::{IntoResponses, PartialSchema, ToSchema};
 
@@ -138,6 +139,40 @@ impl IntoResponses for Storage {
                 unavailable("The store is temporarily unavailable; retry after `Retry-After` seconds."),
             ),
         ])
+    }
+}
+
+/// The name of the bearer token security scheme every service's document declares.
+pub const BEARER: &str = "bearer";
+
+/// What an operation that needs a token (kit's [`crate::auth::Caller`]) answers without a
+/// valid one (401 with `WWW-Authenticate`) or with one whose roles do not allow it (403).
+pub struct Authenticated;
+
+impl IntoResponses for Authenticated {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut unauthorized = problem("No bearer token, or one that is expired or not valid.");
+        let mut challenge = Header::new(ObjectBuilder::new().schema_type(Type::String));
+        challenge.description = Some("`Bearer realm=\"shop\", error=…`".into());
+        unauthorized.headers.insert("WWW-Authenticate".into(), RefOr::T(required(challenge)));
+        responses(&[
+            (StatusCode::UNAUTHORIZED, unauthorized),
+            (StatusCode::FORBIDDEN, problem("The token's roles do not allow this operation.")),
+        ])
+    }
+}
+
+/// What an operation that takes an optional token (kit's [`crate::auth::MaybeCaller`])
+/// answers when one is sent that is not valid: 401.
+pub struct OptionalToken;
+
+impl IntoResponses for OptionalToken {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut unauthorized = problem("The bearer token sent is expired or not valid.");
+        let mut challenge = Header::new(ObjectBuilder::new().schema_type(Type::String));
+        challenge.description = Some("`Bearer realm=\"shop\", error=…`".into());
+        unauthorized.headers.insert("WWW-Authenticate".into(), RefOr::T(required(challenge)));
+        responses(&[(StatusCode::UNAUTHORIZED, unauthorized)])
     }
 }
 
@@ -287,6 +322,17 @@ pub fn document(service: &str, description: &str, mut doc: OpenApi) -> OpenApi {
         ],
     );
     paths.insert("/ready".into(), PathItem::new(HttpMethod::Get, ready));
+    let metrics_text = ResponseBuilder::new()
+        .description("Prometheus text exposition (version 0.0.4).")
+        .content("text/plain", Content::new(Some(ObjectBuilder::new().schema_type(Type::String))))
+        .build();
+    let metrics = operation(
+        "metrics",
+        PLATFORM_TAG,
+        "Prometheus metrics: requests per route, orders, events, emails",
+        vec![("200", metrics_text), ("503", unavailable("No metrics recorder in this process."))],
+    );
+    paths.insert("/metrics".into(), PathItem::new(HttpMethod::Get, metrics));
     let spec = operation(
         "openapi",
         PLATFORM_TAG,
@@ -308,6 +354,16 @@ pub fn document(service: &str, description: &str, mut doc: OpenApi) -> OpenApi {
     let components = doc.components.get_or_insert_with(Components::new);
     components.schemas.insert("Problem".into(), ProblemDocument::schema());
     components.schemas.insert("FieldError".into(), FieldError::schema());
+    components.security_schemes.insert(
+        BEARER.into(),
+        RefOr::T(SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some("An access token of the platform's identity provider."))
+                .build(),
+        )),
+    );
     let mut tags: Vec<String> = Vec::new();
     for (_, _, op) in operations_mut(&mut doc) {
         with_request_id(op);
@@ -426,7 +482,7 @@ mod tests {
     fn the_shared_routes_are_documented() {
         let doc = document("test-service", "A test.", OpenApi::default());
         let ops = operations(&doc);
-        for path in ["/health", "/ready", "/openapi.json", "/docs", "/docs/swagger-ui-bundle.js"] {
+        for path in ["/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/swagger-ui-bundle.js"] {
             assert!(ops.contains(&("GET".to_owned(), path.to_owned())), "{path} in {ops:?}");
         }
         let json = serde_json::to_value(&doc).unwrap_or_default();

@@ -152,6 +152,9 @@ macro_rules! outbox_backend {
                 if deleted.rows_affected() == 0 {
                     return Err(RelayError::Fenced);
                 }
+                for message in &messages {
+                    metrics::counter!("events_published_total", "topic" => message.topic.clone()).increment(1);
+                }
                 Ok(messages.len())
             }
 

@@ -119,11 +119,13 @@ pub fn service_router(
             }
         }),
     )
+    .route("/metrics", get(crate::metrics::render))
     .fallback(not_found_or_redirect)
     .method_not_allowed_fallback(|| async {
         Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed on this route")
     })
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(middleware::from_fn(move |request: Request, next: Next| crate::metrics::track(service, request, next)))
     .layer(axum::Extension(auth))
     .layer(middleware::from_fn(request_context))
 }

@@ -150,7 +150,9 @@ impl Notifier {
                 if !self.store.sent(*ticket).await? {
                     return Ok(Outcome::Superseded);
                 }
-                tracing::info!(%event_id, kind, to = %email.to, attempt = ticket.attempt, "email sent");
+                tracing::info!(%event_id, kind, attempt = ticket.attempt, "email sent");
+                metrics::counter!("emails_sent_total", "service" => "notification", "kind" => kind.clone())
+                    .increment(1);
                 return Ok(Outcome::Sent);
             }
             Err(error) => error,
@@ -171,7 +173,12 @@ impl Notifier {
                     format!("{kind} to {} failed {} times: {reason}", email.to, ticket.attempt)
                 };
                 tracing::error!(%event_id, kind, attempt = ticket.attempt, error = %reason, "giving up on the email; dead-lettering it");
-                self.store.give_up(*ticket, &reason, &dead_letter(source, &why)).await?.then_some(Outcome::Failed)
+                let failed = self.store.give_up(*ticket, &reason, &dead_letter(source, &why)).await?;
+                if failed {
+                    metrics::counter!("emails_failed_total", "service" => "notification", "kind" => kind.clone())
+                        .increment(1);
+                }
+                failed.then_some(Outcome::Failed)
             }
         };
         Ok(recorded.unwrap_or(Outcome::Superseded))

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// A recorded notification, as `GET /api/notifications` shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Notification {
     /// Record id; also the email's identity (its `Message-ID` and `.eml` file name).
     pub id: Uuid,
@@ -33,6 +33,7 @@ pub struct Notification {
     /// Subject.
     pub subject: String,
     /// `PENDING` (being sent), `RETRYING` (waiting for `next_attempt_at`), `SENT` or `FAILED`.
+    #[schema(example = "SENT")]
     pub status: String,
     /// Send attempts so far.
     pub attempts: i64,

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// An order in the original's JSON shape.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Order {
     /// UUIDv7.
     pub id: Uuid,
@@ -33,7 +33,7 @@ pub struct Order {
 }
 
 /// One line of an order; name and price come from the catalog.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct OrderItem {
     /// UUIDv7.
     pub id: Uuid,
@@ -65,7 +65,7 @@ impl Order {
 }
 
 /// Order status. CONFIRMED → SHIPPED → DELIVERED; CANCELLED only from PENDING or CONFIRMED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     /// Created, not yet confirmed (unused by placement, kept for the original's clients).
@@ -117,25 +117,30 @@ impl Status {
 }
 
 /// Body of `POST /api/orders`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PlaceOrderBody {
     /// Required.
+    #[schema(required, example = "Ada Lovelace")]
     pub customer_name: Option<String>,
     /// Required, a valid address.
+    #[schema(required, example = "ada@example.com")]
     pub customer_email: Option<String>,
     /// 1 to 100 lines.
+    #[schema(required, min_items = 1, max_items = 100)]
     pub items: Option<Vec<PlaceOrderLine>>,
 }
 
 /// One requested line. `product_name` and `unit_price` are the original's fields: the
 /// catalog decides both; a `unit_price` that differs from the catalog is refused.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PlaceOrderLine {
     /// Catalog product id.
+    #[schema(required, example = "prod-001")]
     pub product_id: Option<String>,
     /// Ignored (the catalog's name is used).
     pub product_name: Option<String>,
     /// 1 to 1000.
+    #[schema(required, minimum = 1, maximum = 1000)]
     #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub quantity: Option<i64>,
     /// Optional; must equal the catalog price when given.

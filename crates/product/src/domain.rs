@@ -8,9 +8,10 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 /// A catalog product, in the original's JSON shape plus `attributes`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Product {
     /// Client-chosen (`prod-001`) or generated (24 hex digits, like the original's ObjectId).
+    #[schema(example = "prod-001")]
     pub id: String,
     /// Display name.
     pub name: String,
@@ -27,6 +28,7 @@ pub struct Product {
     /// The original's informational stock figure; inventory is authoritative.
     pub stock_quantity: i64,
     /// Free-form attributes (colour, size, …).
+    #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
@@ -46,17 +48,22 @@ const MAX_ATTRIBUTES: usize = 50;
 const MAX_ID: usize = 64;
 
 /// Body of `POST /api/products`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateProduct {
-    /// Optional client-chosen id.
+    /// Optional client-chosen id: 1–64 of `A-Z a-z 0-9 . _ -`, starting alphanumeric.
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     pub id: Option<String>,
     /// Required.
+    #[schema(required, max_length = 200, example = "Wireless Mouse")]
     pub name: Option<String>,
     /// Required (may be empty).
+    #[schema(required, max_length = 5000)]
     pub description: Option<String>,
     /// Required, > 0.
+    #[schema(required)]
     pub price: Option<AmountText>,
     /// Required.
+    #[schema(required, max_length = 100, example = "Electronics")]
     pub category: Option<String>,
     /// Optional.
     #[serde(default)]
@@ -67,12 +74,13 @@ pub struct CreateProduct {
     #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub stock_quantity: Option<i64>,
     /// Optional object.
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
 }
 
 /// Body of `PUT`/`PATCH /api/products/{id}`: absent or `null` leaves a field unchanged;
 /// `image_url: ""` clears the picture.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct UpdateProduct {
     /// New name.
     pub name: Option<String>,
@@ -90,6 +98,7 @@ pub struct UpdateProduct {
     #[serde(default, deserialize_with = "kit::input::whole_number")]
     pub stock_quantity: Option<i64>,
     /// New attributes (replaces the object).
+    #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
 }
 

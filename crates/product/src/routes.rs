@@ -6,14 +6,17 @@ use crate::error::ProductError;
 use crate::store::{ListFilter, Page, ProductStore, StoreError};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::{Json as AxumJson, Router};
 use contracts::Money;
 use kit::auth::{Caller, MaybeCaller, Role};
 use kit::http::ServiceClient;
+use kit::openapi::{Authenticated, JsonBody, OptionalToken, PathSegment, QueryString, Storage};
 use kit::problem::{FieldError, Json, Path, Query};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Shared handler state.
 #[derive(Clone)]
@@ -56,32 +59,64 @@ impl AppState {
     }
 }
 
-/// The product routes.
+/// The product operations, each routed by being documented (and documented by being routed).
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(search)).routes(routes!(fetch, update, remove))
+}
+
+const TAG: &str = "products";
+
+/// The product service's document (`/openapi.json`, and what the gateway merges): pure.
+pub fn openapi() -> OpenApi {
+    let (_, doc) = api().split_for_parts();
+    let mut doc = kit::openapi::document(
+        "product-service",
+        "The product catalog: create, list (paged, filtered, by ids), ranked search, read, change and delete products.",
+        doc,
+    );
+    kit::openapi::rename_operation(&mut doc, "PATCH", "/api/products/{id}", "patchProduct");
+    kit::openapi::link(&mut doc, "createProduct", "201", "getProduct", &[("id", "$response.body#/id".into())], None);
+    kit::openapi::link(&mut doc, "createProduct", "201", "patchProduct", &[("id", "$response.body#/id".into())], None);
+    kit::openapi::link(&mut doc, "createProduct", "201", "deleteProduct", &[("id", "$response.body#/id".into())], None);
+    doc
+}
+
+/// The product routes, `/openapi.json` and `/docs`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/products", get(list).post(create))
-        .route("/api/products/search", get(search))
-        .route("/api/products/{id}", get(fetch).put(update).patch(update).delete(remove))
-        .with_state(state)
+    let (router, _) = api().split_for_parts();
+    router.with_state(state).merge(kit::openapi::routes(&openapi()))
 }
 
 use kit::paging::MAX_PAGE_SIZE;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Page number, from 1.
+    #[param(minimum = 1)]
     page: Option<i64>,
+    /// Products per page (default 10).
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
+    /// Only this category.
     category: Option<String>,
+    /// Only products with this tag.
     tag: Option<String>,
+    /// Lowest price (decimal text, at most two decimals).
+    #[param(example = "10.00")]
     min_price: Option<String>,
+    /// Highest price (decimal text, at most two decimals).
+    #[param(example = "99.99")]
     max_price: Option<String>,
+    /// `a,b,c`: only these products (at most 100 ids).
     ids: Option<String>,
     /// `false` skips asking the inventory for stock levels (the order service only needs
     /// names and prices).
     include_stock: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+/// A page of products.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ProductPage {
     products: Vec<Product>,
     total: i64,
@@ -99,6 +134,13 @@ fn price(field: &str, value: Option<String>, errors: &mut Vec<FieldError>) -> Op
     })
 }
 
+/// List products, paged and filtered.
+#[utoipa::path(
+    get, path = "/api/products", operation_id = "listProducts", tag = TAG,
+    params(ListParams),
+    security((), ("bearer" = [])),
+    responses((status = OK, description = "A page of products.", body = ProductPage), QueryString, OptionalToken, Storage)
+)]
 async fn list(
     _caller: MaybeCaller,
     State(state): State<AppState>,
@@ -127,10 +169,17 @@ async fn list(
     Ok(AxumJson(ProductPage { products, total, page: page.number, page_size: page.size }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchParams {
+    /// The words to look for (1–200 characters).
+    #[param(required, min_length = 1, max_length = 200, example = "mouse")]
     q: Option<String>,
+    /// Page number, from 1.
+    #[param(minimum = 1)]
     page: Option<i64>,
+    /// Products per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
 }
 
@@ -143,6 +192,13 @@ fn search_terms(q: &str) -> Vec<String> {
         .collect()
 }
 
+/// Search products, best matches first (name above description).
+#[utoipa::path(
+    get, path = "/api/products/search", operation_id = "searchProducts", tag = TAG,
+    params(SearchParams),
+    security((), ("bearer" = [])),
+    responses((status = OK, description = "The matching products.", body = Vec<Product>), QueryString, OptionalToken, Storage)
+)]
 async fn search(
     _caller: MaybeCaller,
     State(state): State<AppState>,
@@ -163,6 +219,17 @@ async fn search(
     Ok(AxumJson(state.with_stock(found).await))
 }
 
+/// Create a product (admin).
+#[utoipa::path(
+    post, path = "/api/products", operation_id = "createProduct", tag = TAG,
+    request_body = CreateProduct,
+    security(("bearer" = [])),
+    responses(
+        (status = CREATED, description = "The product.", body = Product),
+        (status = CONFLICT, description = "A product with this id exists.", body = kit::openapi::ProblemDocument, content_type = "application/problem+json"),
+        JsonBody, Authenticated, Storage
+    )
+)]
 async fn create(
     Caller(caller): Caller,
     State(state): State<AppState>,
@@ -177,6 +244,17 @@ async fn create(
     Ok((StatusCode::CREATED, AxumJson(product)))
 }
 
+/// Read a product.
+#[utoipa::path(
+    get, path = "/api/products/{id}", operation_id = "getProduct", tag = TAG,
+    params(("id" = String, Path, description = "The product id.", example = "prod-001")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = OK, description = "The product.", body = Product),
+        (status = NOT_FOUND, description = "No such product.", body = kit::openapi::ProblemDocument, content_type = "application/problem+json"),
+        PathSegment, OptionalToken, Storage
+    )
+)]
 async fn fetch(
     _caller: MaybeCaller,
     State(state): State<AppState>,
@@ -189,6 +267,18 @@ async fn fetch(
     state.with_stock(vec![product]).await.pop().map(AxumJson).ok_or(ProductError::NotFound(id))
 }
 
+/// Change the given fields of a product (admin); `PUT` and `PATCH` alike.
+#[utoipa::path(
+    method(put, patch), path = "/api/products/{id}", operation_id = "updateProduct", tag = TAG,
+    params(("id" = String, Path, description = "The product id.", example = "prod-001")),
+    request_body = UpdateProduct,
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "The changed product.", body = Product),
+        (status = NOT_FOUND, description = "No such product.", body = kit::openapi::ProblemDocument, content_type = "application/problem+json"),
+        JsonBody, PathSegment, Authenticated, Storage
+    )
+)]
 async fn update(
     Caller(caller): Caller,
     State(state): State<AppState>,
@@ -206,6 +296,17 @@ async fn update(
     state.store.update(&id, &patch).await?.map(AxumJson).ok_or(ProductError::NotFound(id))
 }
 
+/// Delete a product (admin).
+#[utoipa::path(
+    delete, path = "/api/products/{id}", operation_id = "deleteProduct", tag = TAG,
+    params(("id" = String, Path, description = "The product id.", example = "prod-001")),
+    security(("bearer" = [])),
+    responses(
+        (status = OK, description = "Deleted.", body = Object, example = json!({"message": "Product prod-001 deleted successfully"})),
+        (status = NOT_FOUND, description = "No such product.", body = kit::openapi::ProblemDocument, content_type = "application/problem+json"),
+        PathSegment, Authenticated, Storage
+    )
+)]
 async fn remove(
     Caller(caller): Caller,
     State(state): State<AppState>,

@@ -17,6 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod client;
+pub mod openapi;
 mod servers;
 pub mod tokens;
 

@@ -13,6 +13,7 @@
 
 mod answers;
 mod helpers;
+mod openapi;
 mod providers;
 mod resilience;
 mod semantic;

@@ -29,6 +29,7 @@ macro_rules! app {
 mod expiry;
 mod helpers;
 mod low_stock;
+mod openapi;
 mod order_events;
 mod reservations;
 mod stock;

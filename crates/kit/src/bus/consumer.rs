@@ -271,11 +271,20 @@ async fn process(
             Ok(header) => handle_guarded(handler, message, &header).await,
             Err(reason) => Err(HandleError::Poison(reason)),
         };
+        let service = crate::metrics::short_name(group).to_owned();
+        let labels = [("service", service), ("group", group.to_owned()), ("topic", message.topic.clone())];
         let done = match outcome {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                metrics::counter!("events_consumed_total", &labels).increment(1);
+                Ok(())
+            }
             Err(HandleError::Poison(reason)) => {
                 tracing::warn!(group, topic = %message.topic, offset = message.offset, %reason, "dead-lettering");
-                dead_letter(bus, group, message, &reason).await
+                let sent = dead_letter(bus, group, message, &reason).await;
+                if sent.is_ok() {
+                    metrics::counter!("events_dead_lettered_total", &labels).increment(1);
+                }
+                sent
             }
             Err(HandleError::Transient(reason)) => Err(BusError::Broker(reason)),
         };

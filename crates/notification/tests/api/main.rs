@@ -36,6 +36,7 @@ mod emails;
 mod helpers;
 mod listing;
 mod mime;
+mod openapi;
 mod smtp;
 mod smtp_sink;
 

@@ -10,6 +10,7 @@
 mod contract;
 mod helpers;
 mod on_mongodb;
+mod openapi;
 mod products;
 
 testkit::on_backends!(

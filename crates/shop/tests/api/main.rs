@@ -9,6 +9,8 @@ mod disk_full;
 mod faults;
 mod helpers;
 mod kafka;
+mod metrics;
+mod openapi;
 mod orders;
 mod security;
 
@@ -36,4 +38,5 @@ testkit::on_backends!(
     security::users_only_see_their_own,
     security::rate_limits_are_per_client,
     security::auth_mode_off_is_open_and_says_so,
+    metrics::every_service_exports_red_and_business_metrics,
 );
