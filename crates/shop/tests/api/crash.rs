@@ -198,6 +198,10 @@ async fn crash_and_recover(kill_after: Duration) {
 
     let ops = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..12).map(|w| tokio::spawn(storm(shop.client.clone(), w, ops.clone()))).collect();
+    // Timed from the storm's first answers, not from its start: on a loaded machine the
+    // first requests (keys fetched, tokens checked) can take longer than the earliest kill.
+    let under_way = testkit::eventually(Duration::from_secs(20), || async { ops.lock().await.len() > 24 }).await;
+    assert!(under_way, "the storm got under way");
     tokio::time::sleep(kill_after).await;
     shop.child.start_kill().unwrap(); // SIGKILL
     shop.child.wait().await.unwrap();
