@@ -59,6 +59,7 @@ impl App {
     ) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay = Relay::new(db.clone(), bus.clone())
+            .service("ai")
             .holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
         let store = Arc::new(SqlAiStore::new(db.clone(), relay.waker()));
         let catalog = Arc::new(Catalog::new().map_err(|e| StartError::Other(e.to_string()))?);

@@ -48,6 +48,7 @@ impl App {
     ) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay = Relay::new(db.clone(), bus.clone())
+            .service("inventory")
             .holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
         let store = Arc::new(SqlInventoryStore::new(db.clone(), relay.waker()));
         let consumer = ConsumerHealth::new(CONSUMER_GROUP, kit::bus::consumer::STUCK_AFTER);

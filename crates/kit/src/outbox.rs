@@ -273,7 +273,11 @@ pub struct Relay {
     linger: Duration,
     holder: String,
     lease: Duration,
+    service: &'static str,
 }
+
+/// How often the relay reports its backlog (`outbox_backlog`, `outbox_oldest_age_seconds`).
+const BACKLOG_REPORT_EVERY: Duration = Duration::from_secs(5);
 
 impl Relay {
     /// A relay for the outbox in `db` under a random holder name: services set a stable
@@ -289,6 +293,42 @@ impl Relay {
             linger: Duration::from_millis(20),
             holder: uuid::Uuid::new_v4().to_string(),
             lease: Duration::from_secs(30),
+            service: "unknown",
+        }
+    }
+
+    /// The `service` label of its backlog gauges (`order`, `inventory`, …).
+    pub fn service(mut self, service: &'static str) -> Self {
+        self.service = crate::metrics::short_name(service);
+        self
+    }
+
+    /// Rows waiting and the age in seconds of the oldest (0 when empty).
+    pub async fn backlog_and_age(&self) -> Result<(i64, f64), sqlx::Error> {
+        let (rows, age): (i64, Option<f64>) = match &self.db {
+            Db::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT COUNT(*), EXTRACT(EPOCH FROM clock_timestamp() - MIN(created_at))::float8 FROM outbox",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query_as("SELECT COUNT(*), (julianday('now') - julianday(MIN(created_at))) * 86400.0 FROM outbox")
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ok((rows, age.unwrap_or(0.0).max(0.0)))
+    }
+
+    async fn report_backlog(&self) {
+        match self.backlog_and_age().await {
+            Ok((rows, age)) => {
+                metrics::gauge!("outbox_backlog", "service" => self.service).set(rows as f64);
+                metrics::gauge!("outbox_oldest_age_seconds", "service" => self.service).set(age);
+            }
+            Err(err) => tracing::debug!(error = %err, "outbox backlog not measured"),
         }
     }
 
@@ -335,7 +375,12 @@ impl Relay {
     /// behind.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = crate::retry::Backoff::new(Duration::from_millis(100), Duration::from_secs(6));
+        let mut reported = tokio::time::Instant::now() - BACKLOG_REPORT_EVERY;
         loop {
+            if reported.elapsed() >= BACKLOG_REPORT_EVERY {
+                self.report_backlog().await;
+                reported = tokio::time::Instant::now();
+            }
             let wait = match self.relay_once().await {
                 Ok(n) if n as i64 == self.batch => Duration::ZERO,
                 Ok(_) => {

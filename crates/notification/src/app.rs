@@ -51,6 +51,7 @@ impl App {
         }
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
         let relay = Relay::new(db.clone(), bus.clone())
+            .service("notification")
             .holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
         let store = Arc::new(SqlNotificationStore::new(db.clone(), relay.waker()));
         let store_name =

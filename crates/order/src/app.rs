@@ -39,8 +39,9 @@ impl App {
         listener: TcpListener,
     ) -> Result<App, StartError> {
         let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
-        let relay =
-            Relay::new(db.clone(), bus).holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
+        let relay = Relay::new(db.clone(), bus)
+            .service("order")
+            .holder(kit::outbox::instance_id(listener.local_addr().ok().map(|a| a.port())));
         let auth = kit::auth::Authenticator::new(config.auth.clone());
         let credential = kit::auth::ServiceToken::from_settings(&auth);
         let placement = Placement {

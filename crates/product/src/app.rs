@@ -64,7 +64,7 @@ impl App {
         let (backend, store, readiness): (Backend, Arc<dyn ProductStore>, _) = match config.store_kind() {
             StoreKind::Sql => {
                 let db = kit::db::connect(&config.database, &MIGRATIONS).await?;
-                let relay = Relay::new(db.clone(), bus).holder(holder);
+                let relay = Relay::new(db.clone(), bus).service("product").holder(holder);
                 let store = Arc::new(SqlProductStore::new(db.clone(), relay.waker()));
                 let readiness = kit::server::Readiness::new().store("product", db.clone());
                 (Backend::Sql { relay, db }, store, readiness)

@@ -61,6 +61,12 @@ pub async fn every_service_exports_red_and_business_metrics(backend: Backend) {
     assert!(counted("events_published_total", &["topic=\"order-placed\""]), "{text}");
     assert!(counted("events_consumed_total", &["group=\"notification-service\""]), "{text}");
     assert!(counted("emails_sent_total", &["kind=\"ORDER_CONFIRMED\""]), "{text}");
+    // Gauges every relay reports from its start (0 when the outbox is empty).
+    for service in ["product", "order", "inventory", "notification"] {
+        let label = format!("service=\"{service}\"");
+        assert!(sample(&text, "outbox_backlog", &[&label]).is_some(), "{service}: {text}");
+        assert!(sample(&text, "outbox_oldest_age_seconds", &[&label]).is_some_and(|a| a >= 0.0), "{service}: {text}");
+    }
 }
 
 fn promtool() -> Option<std::path::PathBuf> {
