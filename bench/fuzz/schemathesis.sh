@@ -17,7 +17,9 @@
 #   FUZZ_MAX_TIME      seconds of fuzzing (default 150; the whole run takes about a minute more)
 #   FUZZ_SEED          schemathesis seed, for a reproducible run (default: a fixed one)
 #   FUZZ_DEMO=1        start with the demo catalog (49 products with stock)
-#   FUZZ_AUTH_HEADER   a header sent with every request, e.g. "Authorization: Bearer <token>"
+#   FUZZ_AUTH_HEADER   a header sent with every request (default: an admin's bearer token,
+#                      issued by `shop token` from the platform's own identity provider;
+#                      FUZZ_AUTH_HEADER=none fuzzes anonymously)
 #   FUZZ_VENV          the Python venv holding schemathesis (default ~/.cache/shop-fuzz-venv,
 #                      created on first use from bench/fuzz/requirements.txt and reused)
 #   FUZZ_REPORT_DIR    where the JUnit report and the server log go (default: a temp dir)
@@ -66,10 +68,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Six free ports, chosen by the OS.
-read -r gateway product order inventory notification ai < <("$VENV/bin/python" - <<'PY'
+# Seven free ports, chosen by the OS.
+read -r gateway product order inventory notification ai identity < <("$VENV/bin/python" - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(6)]
+socks = [socket.socket() for _ in range(7)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
@@ -81,7 +83,8 @@ demo_flag=--no-demo
 echo "== starting shop up (gateway :$gateway) in $work/data"
 env SHOP_DATA_DIR="$work/data" GATEWAY_PORT="$gateway" PRODUCT_PORT="$product" ORDER_PORT="$order" \
   INVENTORY_PORT="$inventory" NOTIFICATION_PORT="$notification" AI_PORT="$ai" \
-  LOG_FORMAT=json RUST_LOG="${RUST_LOG:-warn}" \
+  IDENTITY_PORT="$identity" RATE_LIMIT_PER_MINUTE=0 AI_RATE_LIMIT_PER_MINUTE=0 \
+  AI_FOLLOW_UP_EMAILS=false LOG_FORMAT=json RUST_LOG="${RUST_LOG:-warn}" \
   "$shop" up $demo_flag >"$report_dir/server.log" 2>&1 &
 server_pid=$!
 
@@ -99,8 +102,16 @@ done
 [ -n "$ready" ] || { tail -50 "$report_dir/server.log"; echo "the platform did not become ready" >&2; exit 1; }
 echo "== ready; fuzzing for up to ${max_time}s (seed $seed)"
 
+# Rate limits are off above (the fuzzer is one client sending thousands of requests); every
+# request carries an admin's token so operations are fuzzed past their token check (the
+# security tests cover the refusals).
+auth_header="${FUZZ_AUTH_HEADER:-}"
+if [ -z "$auth_header" ]; then
+  token=$(IDENTITY_PORT="$identity" "$shop" token --lifetime 3600 --email admin@example.com --role admin --data-dir "$work/data" | tail -n1)
+  auth_header="Authorization: Bearer $token"
+fi
 headers=()
-if [ -n "${FUZZ_AUTH_HEADER:-}" ]; then headers=(-H "$FUZZ_AUTH_HEADER"); fi
+if [ "$auth_header" != none ]; then headers=(-H "$auth_header"); fi
 
 # positive_data_acceptance is left out: valid input may still be refused for what it names
 # (an unknown product is 404, a taken id 409), as documented.

@@ -196,7 +196,7 @@ pub async fn check(State(access): State<Arc<Access>>, mut request: Request, next
                 let wait =
                     not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                metrics::counter!("rate_limited_total", "class" => format!("{:?}", Access::class(request.uri().path())).to_lowercase())
+                metrics::counter!("rate_limited_total", "service" => "gateway", "class" => format!("{:?}", Access::class(request.uri().path())).to_lowercase())
                     .increment(1);
                 let detail = format!("Rate limit exceeded: {} per 1 minute", budget.per_minute);
                 let mut response = Problem::new(axum::http::StatusCode::TOO_MANY_REQUESTS, detail)

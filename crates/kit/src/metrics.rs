@@ -52,11 +52,13 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// `GET /metrics`: the Prometheus text exposition.
-pub async fn render() -> Response {
+/// `GET /metrics` of `service`: the Prometheus text exposition of its own series. Under
+/// `shop up` six services share the process's recorder; each port shows only the series
+/// labelled with its service, so a Prometheus scraping every port counts each figure once.
+pub async fn render(service: &'static str) -> Response {
     match handle() {
         Some(handle) => {
-            let mut response = handle.render().into_response();
+            let mut response = own_series(&handle.render(), short_name(service)).into_response();
             response
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
@@ -64,6 +66,41 @@ pub async fn render() -> Response {
         }
         None => crate::Problem::unavailable("metrics are not available in this process", 60).into_response(),
     }
+}
+
+/// The samples of `exposition` labelled `service="<service>"` (and any without a service
+/// label), each family's `# HELP`/`# TYPE` lines kept only when one of its samples is.
+fn own_series(exposition: &str, service: &str) -> String {
+    let mine = format!("service=\"{service}\"");
+    let mut out = String::with_capacity(exposition.len() / 4);
+    let mut pending: Vec<&str> = Vec::new();
+    for line in exposition.lines() {
+        if line.starts_with('#') {
+            // A new family's first comment drops the previous family's unused ones.
+            let family = line.split_whitespace().nth(2);
+            if pending.first().and_then(|p| p.split_whitespace().nth(2)) != family {
+                pending.clear();
+            }
+            pending.push(line);
+            continue;
+        }
+        let labels = match (line.find('{'), line.rfind('}')) {
+            (Some(open), Some(close)) if open < close => &line[open..=close],
+            _ => "",
+        };
+        let keep = !labels.contains("service=\"")
+            || labels.contains(&format!("{{{mine}"))
+            || labels.contains(&format!(",{mine}"));
+        if keep {
+            for comment in pending.drain(..) {
+                out.push_str(comment);
+                out.push('\n');
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Counts and times every request by route template (never the raw path: ids would make
@@ -90,6 +127,12 @@ pub async fn track(service: &'static str, request: Request, next: Next) -> Respo
     response
 }
 
+/// Counts events a relay of `service` published (`events_published_total{service,topic}`);
+/// for relays outside kit's outbox (MongoDB's).
+pub fn count_published(service: &'static str, topic: &str) {
+    metrics::counter!("events_published_total", "service" => service, "topic" => topic.to_owned()).increment(1);
+}
+
 /// The `service` label: `order-service` → `order`, `api-gateway` → `gateway`, as in the
 /// dashboards.
 pub fn short_name(service: &str) -> &str {
@@ -98,6 +141,22 @@ pub fn short_name(service: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_service_shows_only_its_own_series() {
+        let exposition = "# HELP a_total A.\n# TYPE a_total counter\na_total{service=\"order\",topic=\"x\"} 1\n\
+                          a_total{topic=\"y\",service=\"product\"} 2\n# TYPE b gauge\nb{service=\"product\"} 3\n\
+                          # TYPE c gauge\nc 4\n";
+        assert_eq!(
+            super::own_series(exposition, "order"),
+            "# HELP a_total A.\n# TYPE a_total counter\na_total{service=\"order\",topic=\"x\"} 1\n# TYPE c gauge\nc 4\n"
+        );
+        assert_eq!(
+            super::own_series(exposition, "product"),
+            "# HELP a_total A.\n# TYPE a_total counter\na_total{topic=\"y\",service=\"product\"} 2\n\
+             # TYPE b gauge\nb{service=\"product\"} 3\n# TYPE c gauge\nc 4\n"
+        );
+    }
+
     #[test]
     fn service_labels_are_short() {
         assert_eq!(super::short_name("order-service"), "order");

@@ -113,6 +113,7 @@ macro_rules! outbox_backend {
                 batch: i64,
                 holder: &str,
                 lease: Duration,
+                service: &'static str,
             ) -> Result<usize, RelayError> {
                 // A short write takes or renews the lease; `token` (the expiry it set) fences
                 // the rest of the pass, `remaining` (by the database's clock) bounds it.
@@ -153,7 +154,7 @@ macro_rules! outbox_backend {
                     return Err(RelayError::Fenced);
                 }
                 for message in &messages {
-                    metrics::counter!("events_published_total", "topic" => message.topic.clone()).increment(1);
+                    crate::metrics::count_published(service, &message.topic);
                 }
                 Ok(messages.len())
             }
@@ -358,8 +359,12 @@ impl Relay {
     /// One pass: publishes up to a batch of rows; how many.
     pub async fn relay_once(&self) -> Result<usize, RelayError> {
         match &self.db {
-            Db::Postgres(pool) => pg::relay_once(pool, &*self.bus, self.batch, &self.holder, self.lease).await,
-            Db::Sqlite(pool) => lite::relay_once(pool, &*self.bus, self.batch, &self.holder, self.lease).await,
+            Db::Postgres(pool) => {
+                pg::relay_once(pool, &*self.bus, self.batch, &self.holder, self.lease, self.service).await
+            }
+            Db::Sqlite(pool) => {
+                lite::relay_once(pool, &*self.bus, self.batch, &self.holder, self.lease, self.service).await
+            }
         }
     }
 

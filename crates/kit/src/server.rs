@@ -119,7 +119,7 @@ pub fn service_router(
             }
         }),
     )
-    .route("/metrics", get(crate::metrics::render))
+    .route("/metrics", get(move || crate::metrics::render(service)))
     .fallback(not_found_or_redirect)
     .method_not_allowed_fallback(|| async {
         Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed on this route")

@@ -301,3 +301,47 @@ async fn on_kafka_a_panicking_handler_dead_letters_the_message_and_consumption_g
     stop.cancel();
     consumer.await.unwrap();
 }
+
+/// `Subscription::lag` (the `consumer_lag` gauge): messages between the read position and
+/// the end of the topic, as the consumer reads and as more are appended.
+async fn lag_follows_reads_and_appends(bus: Arc<dyn EventBus>) {
+    // One key, so on Kafka every message lands on one partition; one publish each, because
+    // tansu reports a partition's high watermark as its last record batch's base offset + 1
+    // (Kafka counts every record), which would hide the records of a batch but its first.
+    for _ in 0..3 {
+        bus.publish(&[event("lagging", "k")]).await.unwrap();
+    }
+    let mut subscription = bus.subscribe("lag-reader", &["lagging"]).await.unwrap();
+    let mut read = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while read.is_empty() && tokio::time::Instant::now() < deadline {
+        read = subscription.poll(1).await.unwrap();
+    }
+    assert_eq!(read.len(), 1);
+    let behind = |lag: Vec<(String, i64)>| lag.iter().filter(|(t, _)| t == "lagging").map(|(_, n)| n).sum::<i64>();
+    assert_eq!(behind(subscription.lag().await.unwrap()), 2);
+    for _ in 0..2 {
+        bus.publish(&[event("lagging", "k")]).await.unwrap();
+    }
+    assert_eq!(behind(subscription.lag().await.unwrap()), 4);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while read.len() < 5 && tokio::time::Instant::now() < deadline {
+        read.extend(subscription.poll(10).await.unwrap());
+    }
+    assert_eq!(read.len(), 5);
+    assert_eq!(behind(subscription.lag().await.unwrap()), 0);
+}
+
+#[tokio::test]
+async fn the_embedded_log_measures_consumer_lag() {
+    let dir = tempfile::tempdir().unwrap();
+    lag_follows_reads_and_appends(Arc::new(embedded_log(&dir).await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_measures_consumer_lag() {
+    let Some(config) = testkit::kafka_config(None) else { return };
+    let kafka = kit::bus::kafka::KafkaBus::connect(config).unwrap();
+    kafka.ensure_topics(&["lagging"]).await.unwrap();
+    lag_follows_reads_and_appends(Arc::new(kafka)).await;
+}

@@ -4,6 +4,7 @@
 //!   log, the demo catalog). Nothing else to install.
 //! - `shop serve <service>`: one service per process on PostgreSQL, for deployments.
 //! - `shop migrate`, `shop seed`: operator tasks against `DATABASE_URL`.
+//! - `shop token`, `shop load`: a token of `shop up`'s identity provider; a load generator.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -67,6 +68,120 @@ enum Command {
         #[arg(long, env = "SHOP_HOST", default_value = "127.0.0.1")]
         host: String,
     },
+    /// Drive a realistic mix of signed-in shoppers through a gateway (browse, search, view,
+    /// order, my orders; AI on request) and print throughput, errors and latency per operation.
+    Load(LoadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LoadArgs {
+    /// The gateway.
+    #[arg(long, default_value = "http://127.0.0.1:9000")]
+    url: String,
+    /// Shoppers sending at once.
+    #[arg(long, short = 'c', default_value_t = 32)]
+    concurrency: usize,
+    /// Requests per second over all shoppers (default: as fast as answers come back).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// How long: seconds, or with a unit (`90s`, `5m`).
+    #[arg(long, short = 'd', default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Operations and their weights; left out means not run.
+    #[arg(long, default_value = "browse=30,search=15,view=30,order=15,my-orders=10")]
+    mix: shop::load::Mix,
+    /// Sign in these users with the password grant (`username:password`, repeatable).
+    #[arg(long = "user", default_values_t = ["alice:alice".to_owned(), "bob:bob".to_owned()])]
+    users: Vec<String>,
+    /// The identity provider's token endpoint (default: `shop up`'s, on IDENTITY_PORT).
+    #[arg(long)]
+    token_url: Option<String>,
+    /// The OAuth client the users sign in through.
+    #[arg(long, default_value = "api-gateway")]
+    client_id: String,
+    /// Use these tokens instead of signing in (repeatable).
+    #[arg(long = "token")]
+    tokens: Vec<String>,
+    /// Send no token (public reads only; orders answer 401).
+    #[arg(long, conflicts_with_all = ["tokens"])]
+    anonymous: bool,
+    /// Seed of the random choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// No progress line.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Exit with failure when more than this share of requests fail (0.01 = 1%).
+    #[arg(long, default_value_t = 0.01)]
+    max_error_rate: f64,
+}
+
+/// `30`, `30s`, `500ms`, `5m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
+    let value: f64 = number.trim().parse().map_err(|_| format!("not a duration: {text:?} (e.g. 30s, 5m)"))?;
+    let secs = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?} (ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("not a duration: {text:?}"))
+}
+
+async fn load(args: LoadArgs) -> anyhow::Result<()> {
+    use shop::load::{LoadConfig, Tokens};
+    let tokens = if args.anonymous {
+        Tokens::Anonymous
+    } else if !args.tokens.is_empty() {
+        Tokens::Given(args.tokens)
+    } else {
+        let token_url = match args.token_url {
+            Some(url) => url,
+            None => {
+                let port: u16 = config::parse_or("IDENTITY_PORT", Ports::DEFAULT.identity)?;
+                format!("{}/protocol/openid-connect/token", identity::issuer_url("127.0.0.1", port))
+            }
+        };
+        let users = args
+            .users
+            .iter()
+            .map(|u| u.split_once(':').map(|(n, p)| (n.to_owned(), p.to_owned())))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| anyhow::anyhow!("--user: expected username:password"))?;
+        Tokens::Password { token_url, client_id: args.client_id, users }
+    };
+    let config = LoadConfig {
+        url: args.url,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        duration: args.duration,
+        mix: args.mix,
+        tokens,
+        progress: !args.quiet,
+        seed: args.seed,
+    };
+    eprintln!(
+        "shop load: {} shoppers against {} for {:.0} s{}",
+        config.concurrency,
+        config.url,
+        config.duration.as_secs_f64(),
+        config.rate.map(|r| format!(" at {r} requests/s")).unwrap_or_default()
+    );
+    let report = shop::load::run(config).await?;
+    print!("{}", report.table());
+    let requests = report.requests().max(1);
+    let error_rate = report.errors() as f64 / requests as f64;
+    if error_rate > args.max_error_rate {
+        anyhow::bail!(
+            "{:.2}% of requests failed (more than --max-error-rate {})",
+            error_rate * 100.0,
+            args.max_error_rate
+        );
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,6 +247,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => migrate().await,
         Command::Seed => seed().await,
         Command::Token { email, roles, lifetime, data_dir, host } => token(&email, &roles, lifetime, &data_dir, &host),
+        Command::Load(args) => load(args).await,
     }
 }
 

@@ -2,8 +2,8 @@
 //! circuit breaker and a deadline (for a stream: until the first chunk and between chunks).
 //! A refused or failed call is an [`LlmError`]; the caller answers offline instead.
 //!
-//! Metrics: `llm_request_duration_seconds{provider,outcome}` (histogram) and
-//! `llm_breaker_state{provider}` (gauge: 0 closed, 1 half-open, 2 open).
+//! Metrics: `llm_request_duration_seconds{service,provider,outcome}` (histogram) and
+//! `llm_breaker_state{service,provider}` (gauge: 0 closed, 1 half-open, 2 open).
 
 use super::{ChatModel, LlmError, Prompt, TextStream};
 use crate::config::LlmConfig;
@@ -240,7 +240,7 @@ impl Guarded {
 
     fn publish_state(&self) {
         let state = self.breaker_state();
-        metrics::gauge!("llm_breaker_state", "provider" => self.provider()).set(state.gauge());
+        metrics::gauge!("llm_breaker_state", "service" => "ai", "provider" => self.provider()).set(state.gauge());
     }
 
     /// Cached answer, or permission to call (breaker and throttle).
@@ -262,7 +262,7 @@ impl Guarded {
 
     fn record(&self, key: [u8; 32], result: &Result<String, LlmError>, started: Instant) {
         let elapsed = started.elapsed();
-        metrics::histogram!("llm_request_duration_seconds", "provider" => self.provider(), "outcome" => outcome(result))
+        metrics::histogram!("llm_request_duration_seconds", "service" => "ai", "provider" => self.provider(), "outcome" => outcome(result))
             .record(elapsed.as_secs_f64());
         match result {
             Ok(text) => {

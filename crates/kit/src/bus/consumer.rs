@@ -4,7 +4,7 @@
 //! messages whose handler panics — go to the group's dead-letter topic so one bad message
 //! never stalls the rest. [`ConsumerHealth`] tells readiness whether the loop runs and moves.
 
-use super::{BusError, EventBus, Message, OutgoingMessage};
+use super::{BusError, EventBus, Message, OutgoingMessage, Subscription};
 use crate::retry::Backoff;
 use async_trait::async_trait;
 use contracts::events::{EnvelopeHeader, SCHEMA_VERSION, topics};
@@ -191,7 +191,13 @@ pub async fn run_reporting(
         }
     };
     tracing::info!(group, ?topics, "consumer started");
+    let service = crate::metrics::short_name(group);
+    let mut lag_reported: Option<Instant> = None;
     loop {
+        if lag_reported.is_none_or(|at| at.elapsed() >= LAG_REPORT_EVERY) {
+            lag_reported = Some(Instant::now());
+            report_lag(&mut *subscription, service, group).await;
+        }
         let batch = tokio::select! {
             _ = shutdown.cancelled() => break,
             batch = subscription.poll(100) => batch,
@@ -250,6 +256,22 @@ pub async fn run_reporting(
         }
     }
     tracing::info!(group, "consumer stopped");
+}
+
+/// How often a consumer reports `consumer_lag`.
+const LAG_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// Sets `consumer_lag{service,group,topic}` (messages behind the end of the topic).
+async fn report_lag(subscription: &mut dyn Subscription, service: &str, group: &str) {
+    match subscription.lag().await {
+        Ok(lag) => {
+            for (topic, behind) in lag {
+                metrics::gauge!("consumer_lag", "service" => service.to_owned(), "group" => group.to_owned(), "topic" => topic)
+                    .set(behind as f64);
+            }
+        }
+        Err(err) => tracing::debug!(group, error = %err, "consumer lag not measured"),
+    }
 }
 
 /// Processes one message to completion (handled, or dead-lettered); `false` if shutdown

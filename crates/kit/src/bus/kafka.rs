@@ -252,4 +252,33 @@ impl Subscription for KafkaSubscription {
         // Nothing to do: the loop stops right after, and uncommitted messages are delivered
         // again to the group's next consumer.
     }
+
+    async fn lag(&mut self) -> Result<Vec<(String, i64)>, BusError> {
+        let consumer = self.consumer.clone();
+        let namespace = self.namespace.clone();
+        // librdkafka's position and watermark calls block: off the runtime's threads.
+        tokio::task::spawn_blocking(move || {
+            let positions = consumer.position().map_err(broker_error)?;
+            let mut lag: Vec<(String, i64)> = Vec::new();
+            for element in positions.elements() {
+                // A partition not read yet has no position: its lag is unknown, not zero.
+                let Offset::Offset(position) = element.offset() else { continue };
+                let (_, high) = consumer
+                    .fetch_watermarks(element.topic(), element.partition(), LAG_TIMEOUT)
+                    .map_err(broker_error)?;
+                let topic = element.topic().strip_prefix(namespace.as_str()).unwrap_or(element.topic());
+                let behind = (high - position).max(0);
+                match lag.iter_mut().find(|(t, _)| t == topic) {
+                    Some((_, sum)) => *sum += behind,
+                    None => lag.push((topic.to_owned(), behind)),
+                }
+            }
+            Ok(lag)
+        })
+        .await
+        .map_err(broker_error)?
+    }
 }
+
+/// How long a watermark query for the lag gauge may wait for the broker.
+const LAG_TIMEOUT: Duration = Duration::from_secs(2);

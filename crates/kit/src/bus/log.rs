@@ -146,6 +146,18 @@ macro_rules! log_backend {
                 Ok(rows.into_iter().map(|r| into_message(topic, r)).collect())
             }
 
+            /// Messages of `topic` at or after `from` (ids are global, so a count), capped:
+            /// a lag past the cap reads as the cap.
+            pub async fn behind(pool: &sqlx::Pool<$Db>, topic: &str, from: i64) -> Result<i64, sqlx::Error> {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM event_log WHERE topic = $1 AND id >= $2 LIMIT 1000000) AS behind",
+                )
+                .bind(topic)
+                .bind(from)
+                .fetch_one(pool)
+                .await
+            }
+
             pub async fn committed(pool: &sqlx::Pool<$Db>, group: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
                 sqlx::query_as("SELECT topic, next_offset FROM consumer_offsets WHERE group_id = $1")
                     .bind(group)
@@ -289,5 +301,17 @@ impl Subscription for LogSubscription {
         if let Some((_, position)) = self.positions.iter_mut().find(|(t, _)| *t == message.topic) {
             *position = message.offset;
         }
+    }
+
+    async fn lag(&mut self) -> Result<Vec<(String, i64)>, BusError> {
+        let mut out = Vec::with_capacity(self.positions.len());
+        for (topic, position) in &self.positions {
+            let behind = match &self.log.db {
+                Db::Postgres(pool) => pg::behind(pool, topic, *position).await?,
+                Db::Sqlite(pool) => lite::behind(pool, topic, *position).await?,
+            };
+            out.push((topic.clone(), behind));
+        }
+        Ok(out)
     }
 }

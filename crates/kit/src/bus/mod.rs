@@ -89,4 +89,10 @@ pub trait Subscription: Send {
 
     /// Moves the read position back to `message`, so the next poll returns it again.
     fn seek(&mut self, message: &Message);
+
+    /// Messages behind the end of each topic (summed over partitions) from the current read
+    /// position, for the `consumer_lag` gauge; topics it cannot measure are left out.
+    async fn lag(&mut self) -> Result<Vec<(String, i64)>, BusError> {
+        Ok(Vec::new())
+    }
 }

@@ -9,6 +9,7 @@ mod disk_full;
 mod faults;
 mod helpers;
 mod kafka;
+mod load;
 mod metrics;
 mod openapi;
 mod orders;

@@ -215,6 +215,9 @@ impl MongoRelay {
             Err(_) => return Err(MongoRelayError::LeaseRanOut(deadline)),
         }
         self.delete_fenced(fence, &ids).await?;
+        for message in &messages {
+            kit::metrics::count_published("product", &message.topic);
+        }
         Ok(messages.len())
     }
 
