@@ -113,13 +113,13 @@ fi
 headers=()
 if [ "$auth_header" != none ]; then headers=(-H "$auth_header"); fi
 
-# positive_data_acceptance is left out: valid input may still be refused for what it names
-# (an unknown product is 404, a taken id 409), as documented.
+# Checks are set in schemathesis.toml (every one but positive_data_acceptance; one
+# documented exception). One worker: with two, hypothesis' lambda-description cache races
+# ("AST constructor recursion depth mismatch") and errors operations at random.
 set +e
-"$VENV/bin/st" run "http://127.0.0.1:$gateway/openapi.json" \
-  --checks all --exclude-checks positive_data_acceptance \
+"$VENV/bin/st" --config-file "$here/schemathesis.toml" run "http://127.0.0.1:$gateway/openapi.json" \
   --phases examples,coverage,fuzzing,stateful \
-  --max-time "$max_time" --workers 2 --seed "$seed" \
+  --max-time "$max_time" --workers 1 --seed "$seed" \
   --request-timeout 20 --max-redirects 0 \
   --suppress-health-check too_slow,filter_too_much \
   --report junit --report-junit-path "$report_dir/junit.xml" \

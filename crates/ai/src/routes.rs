@@ -56,6 +56,19 @@ fn sse_event(event: ChatEvent) -> Event {
     built.unwrap_or_else(|_| Event::default().event("error").data("unserialisable event"))
 }
 
+/// One Server-Sent Event of a streamed chat (`"stream": true`): `delta`s, then one `done`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the events are written by `sse_event`
+struct ChatStreamEvent {
+    /// `delta` (a piece of the reply) or `done` (the whole answer, last).
+    #[schema(pattern = "^(delta|done)$")]
+    event: String,
+    /// JSON: `{"text": …}` for a `delta`; the `ChatAnswer` (`reply`, `products`, `degraded`)
+    /// for `done`.
+    #[schema(example = "{\"text\":\"Here are three mice under $50.\"}")]
+    data: String,
+}
+
 // Public, but a token that is sent must be valid (401 otherwise), as through the gateway.
 #[utoipa::path(
     post, path = "/api/ai/chat", operation_id = "chat", tag = TAG,
@@ -65,7 +78,7 @@ fn sse_event(event: ChatEvent) -> Event {
     responses(
         (status = OK, description = "The answer.", content(
             (ChatAnswer = "application/json"),
-            (String = "text/event-stream"),
+            (ChatStreamEvent = "text/event-stream"),
         )),
         JsonBody, OptionalToken,
         (status = INTERNAL_SERVER_ERROR, description = "An unexpected failure; the cause is logged.", body = ProblemDocument, content_type = "application/problem+json"),

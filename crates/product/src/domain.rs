@@ -79,8 +79,10 @@ pub struct CreateProduct {
 }
 
 /// Body of `PUT`/`PATCH /api/products/{id}`: absent or `null` leaves a field unchanged;
-/// `image_url: ""` clears the picture.
+/// `image_url: ""` clears the picture. At least one field (400 "No fields to update"
+/// otherwise).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(min_properties = 1)]
 pub struct UpdateProduct {
     /// New name.
     pub name: Option<String>,
