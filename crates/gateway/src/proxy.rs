@@ -200,6 +200,9 @@ impl Upstream {
         if let Ok(Ok(id)) = kit::problem::REQUEST_ID.try_with(|id| HeaderValue::from_str(id)) {
             headers.insert(X_REQUEST_ID, id);
         }
+        // The upstream's span is a child of the gateway's (the client's traceparent, if any,
+        // is the gateway span's parent).
+        kit::trace::inject_current(&mut headers);
 
         let mut outbound = Request::new(body);
         *outbound.method_mut() = parts.method;

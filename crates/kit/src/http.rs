@@ -131,6 +131,9 @@ impl ServiceClient {
                 })?;
                 request = request.header(header::AUTHORIZATION, format!("Bearer {bearer}"));
             }
+            if let Some(headers) = request.headers_mut() {
+                crate::trace::inject_current(headers);
+            }
             let request = request
                 .body(Full::new(body.clone().unwrap_or_default()))
                 .map_err(|e| ClientError::Unavailable { service: self.service, reason: e.to_string() })?;

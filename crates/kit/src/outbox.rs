@@ -51,16 +51,20 @@ CREATE TABLE outbox_lease (
     expires_at TEXT NOT NULL);
 INSERT INTO outbox_lease (id, holder, expires_at) VALUES (1, '', '1970-01-01T00:00:00.000000Z')";
 
-/// Serialises an event for the bus: key from the event, and a W3C `traceparent` whose trace
-/// id is the current request's id (a UUID), so an order's events share its request's trace.
+/// Serialises an event for the bus: key from the event, and the W3C `traceparent` of the
+/// current span (the request that wrote it), so an order's events continue its trace;
+/// outside a span, one whose trace id is the current request's id (a UUID).
 pub fn message<T: Event>(envelope: &Envelope<T>) -> OutgoingMessage {
-    let headers = crate::problem::current_request_id()
-        .and_then(|id| uuid::Uuid::parse_str(&id).ok())
-        .map(|trace| {
-            let span = uuid::Uuid::new_v4().simple().to_string();
-            vec![("traceparent".to_owned(), format!("00-{}-{}-01", trace.simple(), &span[..16]))]
-        })
-        .unwrap_or_default();
+    let mut headers = crate::trace::current_as_event_headers();
+    if headers.is_empty() {
+        headers = crate::problem::current_request_id()
+            .and_then(|id| uuid::Uuid::parse_str(&id).ok())
+            .map(|trace| {
+                let span = uuid::Uuid::new_v4().simple().to_string();
+                vec![("traceparent".to_owned(), format!("00-{}-{}-01", trace.simple(), &span[..16]))]
+            })
+            .unwrap_or_default();
+    }
     OutgoingMessage {
         topic: envelope.payload.topic().to_owned(),
         key: envelope.payload.key(),
@@ -127,7 +131,7 @@ macro_rules! outbox_backend {
                     return Ok(0);
                 }
                 let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-                let messages: Vec<OutgoingMessage> = rows
+                let mut messages: Vec<OutgoingMessage> = rows
                     .into_iter()
                     .map(|(_, topic, key, headers, payload)| OutgoingMessage {
                         topic,
@@ -143,9 +147,17 @@ macro_rules! outbox_backend {
                 if deadline.is_zero() {
                     return Ok(0);
                 }
+                let spans = crate::trace::publish_spans(service, &mut messages);
                 match tokio::time::timeout(deadline, bus.publish(&messages)).await {
-                    Ok(published) => published?,
-                    Err(_) => return Err(RelayError::LeaseRanOut(deadline)),
+                    Ok(Ok(())) => spans.end(None),
+                    Ok(Err(err)) => {
+                        spans.end(Some(&err.to_string()));
+                        return Err(err.into());
+                    }
+                    Err(_) => {
+                        spans.end(Some("the lease ran out"));
+                        return Err(RelayError::LeaseRanOut(deadline));
+                    }
                 }
                 // By id, not by range: on PostgreSQL a lower id can commit after a higher one.
                 let deleted =

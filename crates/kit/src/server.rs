@@ -126,6 +126,7 @@ pub fn service_router(
     })
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
     .layer(middleware::from_fn(move |request: Request, next: Next| crate::metrics::track(service, request, next)))
+    .layer(middleware::from_fn(move |request: Request, next: Next| crate::trace::request_span(service, request, next)))
     .layer(axum::Extension(auth))
     .layer(middleware::from_fn(request_context))
 }

@@ -241,14 +241,16 @@ fn log_format(default: LogFormat) -> anyhow::Result<LogFormat> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {
+    let outcome = match cli.command {
         Command::Up { data_dir, host, no_demo } => up(data_dir, host, !no_demo).await,
         Command::Serve { service } => serve(service).await,
         Command::Migrate => migrate().await,
         Command::Seed => seed().await,
         Command::Token { email, roles, lifetime, data_dir, host } => token(&email, &roles, lifetime, &data_dir, &host),
         Command::Load(args) => load(args).await,
-    }
+    };
+    kit::telemetry::flush();
+    outcome
 }
 
 async fn up(data_dir: PathBuf, host: String, seed_demo: bool) -> anyhow::Result<()> {

@@ -290,7 +290,16 @@ async fn process(
             return false;
         }
         let outcome = match check_envelope(message) {
-            Ok(header) => handle_guarded(handler, message, &header).await,
+            Ok(header) => {
+                let attributes = vec![
+                    crate::trace::Attribute::new("service", crate::metrics::short_name(group).to_owned()),
+                    crate::trace::Attribute::new("messaging.consumer.group.name", group.to_owned()),
+                    crate::trace::Attribute::new("messaging.destination.name", message.topic.clone()),
+                ];
+                let name = format!("consume {}", message.topic);
+                let work = handle_guarded(handler, message, &header);
+                crate::trace::event_span(name, crate::trace::Kind::Consumer, &message.headers, attributes, work).await
+            }
             Err(reason) => Err(HandleError::Poison(reason)),
         };
         let service = crate::metrics::short_name(group).to_owned();

@@ -14,6 +14,7 @@ mod metrics;
 mod openapi;
 mod orders;
 mod security;
+mod traces;
 
 testkit::on_backends!(
     orders::demo_catalog_is_served_through_the_gateway,
