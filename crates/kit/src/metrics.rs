@@ -20,10 +20,15 @@ const LATENCY_BUCKETS: [f64; 14] =
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process's recorder, installed on first use. `None` if another recorder was installed
-/// first (metrics then go there and `/metrics` says so).
+/// first (metrics then go there and `/metrics` says so), or when `METRICS=off` (every
+/// metric call is then a no-op: for measuring what metrics cost).
 pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
+            if crate::config::optional("METRICS").is_some_and(|v| v.eq_ignore_ascii_case("off")) {
+                tracing::warn!("METRICS=off: no metrics are recorded and /metrics answers 503");
+                return None;
+            }
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &LATENCY_BUCKETS)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("age_seconds".into()), &LATENCY_BUCKETS));
@@ -107,7 +112,9 @@ fn own_series(exposition: &str, service: &str) -> String {
 /// one series per product), method and status code.
 pub async fn track(service: &'static str, request: Request, next: Next) -> Response {
     // Installing here too means a service that never serves /metrics still records.
-    let _ = handle();
+    if handle().is_none() {
+        return next.run(request).await;
+    }
     let route = request
         .extensions()
         .get::<MatchedPath>()
