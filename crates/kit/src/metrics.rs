@@ -76,7 +76,8 @@ pub async fn render(service: &'static str) -> Response {
 /// The samples of `exposition` labelled `service="<service>"` (and any without a service
 /// label), each family's `# HELP`/`# TYPE` lines kept only when one of its samples is.
 fn own_series(exposition: &str, service: &str) -> String {
-    let mine = format!("service=\"{service}\"");
+    // Built once per scrape, not per line.
+    let (first, later) = (format!("{{service=\"{service}\""), format!(",service=\"{service}\""));
     let mut out = String::with_capacity(exposition.len() / 4);
     let mut pending: Vec<&str> = Vec::new();
     for line in exposition.lines() {
@@ -93,9 +94,7 @@ fn own_series(exposition: &str, service: &str) -> String {
             (Some(open), Some(close)) if open < close => &line[open..=close],
             _ => "",
         };
-        let keep = !labels.contains("service=\"")
-            || labels.contains(&format!("{{{mine}"))
-            || labels.contains(&format!(",{mine}"));
+        let keep = !labels.contains("service=\"") || labels.contains(&first) || labels.contains(&later);
         if keep {
             for comment in pending.drain(..) {
                 out.push_str(comment);

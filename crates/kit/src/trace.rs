@@ -20,12 +20,16 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue, global};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use std::future::Future;
+use std::sync::RwLock;
 use tracing::Instrument as _;
 
 /// The instrumentation scope of every span.
 const SCOPE: &str = "shop";
+
+/// The installed tracer, built once rather than per span, and whether it records.
+static TRACER: RwLock<Option<(SdkTracer, bool)>> = RwLock::new(None);
 
 /// Where spans go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +81,7 @@ pub fn install(service_name: &str, otlp: Option<&OtlpConfig>) -> Result<SdkTrace
         }
     };
     global::set_tracer_provider(provider.clone());
+    *TRACER.write().unwrap_or_else(|p| p.into_inner()) = Some((provider.tracer(SCOPE), otlp.is_some()));
     Ok(provider)
 }
 
@@ -158,50 +163,68 @@ fn log_span(cx: &Context) -> tracing::Span {
     }
 }
 
-fn start(name: String, kind: SpanKind, parent: &Context, attributes: Vec<KeyValue>) -> Context {
-    let tracer = global::tracer_provider().tracer(SCOPE);
-    let span =
-        tracer.span_builder(name).with_kind(kind).with_attributes(attributes).start_with_context(&tracer, parent);
-    parent.with_span(span)
+/// Starts a span and returns `parent` with it current. `describe` (name and attributes) runs
+/// only when spans are recorded: unrecorded spans need ids, not text.
+fn start(kind: SpanKind, parent: &Context, describe: impl FnOnce() -> (String, Vec<KeyValue>)) -> Context {
+    let installed = TRACER.read().unwrap_or_else(|p| p.into_inner()).clone();
+    match installed {
+        Some((tracer, false)) => {
+            parent.with_span(tracer.span_builder("unrecorded").with_kind(kind).start_with_context(&tracer, parent))
+        }
+        Some((tracer, true)) => {
+            let (name, attributes) = describe();
+            let builder = tracer.span_builder(name).with_kind(kind).with_attributes(attributes);
+            parent.with_span(builder.start_with_context(&tracer, parent))
+        }
+        None => {
+            let tracer = global::tracer_provider().tracer(SCOPE);
+            let (name, attributes) = describe();
+            let builder = tracer.span_builder(name).with_kind(kind).with_attributes(attributes);
+            parent.with_span(builder.start_with_context(&tracer, parent))
+        }
+    }
 }
 
 /// Middleware: one server span per request (`<METHOD> <route template>`), child of the
 /// caller's `traceparent` if it sent one, current while the handler runs.
 pub async fn request_span(service: &'static str, request: Request, next: Next) -> Response {
     let parent = global::get_text_map_propagator(|p| p.extract(&HeaderCarrier(request.headers())));
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
-    let name = format!("{method} {}", route.as_deref().unwrap_or("unmatched"));
-    let mut attributes = vec![
-        KeyValue::new("service", crate::metrics::short_name(service).to_owned()),
-        KeyValue::new("http.request.method", method),
-    ];
-    if let Some(route) = route {
-        attributes.push(KeyValue::new("http.route", route));
-    }
-    let cx = start(name, SpanKind::Server, &parent, attributes);
+    let cx = start(SpanKind::Server, &parent, || {
+        let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+        let method = request.method().as_str().to_owned();
+        let name = format!("{method} {}", route.as_deref().unwrap_or("unmatched"));
+        let mut attributes = vec![
+            KeyValue::new("service", crate::metrics::short_name(service).to_owned()),
+            KeyValue::new("http.request.method", method),
+        ];
+        if let Some(route) = route {
+            attributes.push(KeyValue::new("http.route", route));
+        }
+        (name, attributes)
+    });
     let response = next.run(request).instrument(log_span(&cx)).with_context(cx.clone()).await;
     let span = cx.span();
-    let status = response.status();
-    span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status.as_u16())));
-    if status.is_server_error() {
-        span.set_status(Status::error(status.to_string()));
+    if span.is_recording() {
+        let status = response.status();
+        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status.as_u16())));
+        if status.is_server_error() {
+            span.set_status(Status::error(status.to_string()));
+        }
     }
     span.end();
     response
 }
 
-/// Runs `work` in a span named `name` whose parent is the context in an event's headers
-/// (the request that wrote it), or a new trace when it has none.
+/// Runs `work` in a span whose parent is the context in an event's headers (the request
+/// that wrote it), or a new trace when it has none; `describe` gives its name and attributes.
 pub async fn event_span<F: Future>(
-    name: String,
     kind: SpanKind,
     headers: &[(String, String)],
-    attributes: Vec<KeyValue>,
+    describe: impl FnOnce() -> (String, Vec<KeyValue>),
     work: F,
 ) -> F::Output {
     let parent = global::get_text_map_propagator(|p| p.extract(&Pairs(headers)));
-    let cx = start(name, kind, &parent, attributes);
+    let cx = start(kind, &parent, describe);
     let output = work.instrument(log_span(&cx)).with_context(cx.clone()).await;
     cx.span().end();
     output
@@ -215,7 +238,9 @@ impl PublishSpans {
     pub fn end(self, error: Option<&str>) {
         for cx in self.0 {
             let span = cx.span();
-            if let Some(error) = error {
+            if let Some(error) = error
+                && span.is_recording()
+            {
                 span.set_status(Status::error(error.to_owned()));
             }
             span.end();
@@ -231,9 +256,13 @@ pub fn publish_spans(service: &'static str, messages: &mut [crate::bus::Outgoing
     let mut spans = Vec::with_capacity(messages.len());
     for message in messages {
         let parent = propagator.extract(&Pairs(&message.headers));
-        let attributes =
-            vec![KeyValue::new("service", service), KeyValue::new("messaging.destination.name", message.topic.clone())];
-        let cx = start(format!("publish {}", message.topic), SpanKind::Producer, &parent, attributes);
+        let cx = start(SpanKind::Producer, &parent, || {
+            let attributes = vec![
+                KeyValue::new("service", service),
+                KeyValue::new("messaging.destination.name", message.topic.clone()),
+            ];
+            (format!("publish {}", message.topic), attributes)
+        });
         message
             .headers
             .retain(|(k, _)| !k.eq_ignore_ascii_case("traceparent") && !k.eq_ignore_ascii_case("tracestate"));
@@ -259,7 +288,7 @@ mod tests {
         let _ = install("test", None);
         let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let headers = vec![("traceparent".to_owned(), caller.to_owned())];
-        let (trace, outgoing) = event_span("consume".into(), Kind::Consumer, &headers, vec![], async {
+        let (trace, outgoing) = event_span(Kind::Consumer, &headers, || ("consume".into(), vec![]), async {
             let mut outgoing = HeaderMap::new();
             inject_current(&mut outgoing);
             (current_trace_id(), outgoing)

@@ -50,7 +50,8 @@ pub enum Operation {
 }
 
 impl Operation {
-    const ALL: [Operation; 6] = [
+    /// Every operation, in summary order.
+    pub const ALL: [Operation; 6] = [
         Operation::Browse,
         Operation::Search,
         Operation::View,

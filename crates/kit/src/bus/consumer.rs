@@ -260,17 +260,21 @@ pub async fn run_reporting(
 
 /// How often a consumer reports `consumer_lag`.
 const LAG_REPORT_EVERY: Duration = Duration::from_secs(5);
+/// How long a lag measurement may hold up the consumer loop.
+const LAG_REPORT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Sets `consumer_lag{service,group,topic}` (messages behind the end of the topic).
 async fn report_lag(subscription: &mut dyn Subscription, service: &str, group: &str) {
-    match subscription.lag().await {
-        Ok(lag) => {
+    // Bounded: a broker that does not answer must not hold up consumption.
+    match tokio::time::timeout(LAG_REPORT_TIMEOUT, subscription.lag()).await {
+        Err(_) => tracing::debug!(group, "consumer lag not measured in time"),
+        Ok(Err(err)) => tracing::debug!(group, error = %err, "consumer lag not measured"),
+        Ok(Ok(lag)) => {
             for (topic, behind) in lag {
                 metrics::gauge!("consumer_lag", "service" => service.to_owned(), "group" => group.to_owned(), "topic" => topic)
                     .set(behind as f64);
             }
         }
-        Err(err) => tracing::debug!(group, error = %err, "consumer lag not measured"),
     }
 }
 
@@ -291,14 +295,16 @@ async fn process(
         }
         let outcome = match check_envelope(message) {
             Ok(header) => {
-                let attributes = vec![
-                    crate::trace::Attribute::new("service", crate::metrics::short_name(group).to_owned()),
-                    crate::trace::Attribute::new("messaging.consumer.group.name", group.to_owned()),
-                    crate::trace::Attribute::new("messaging.destination.name", message.topic.clone()),
-                ];
-                let name = format!("consume {}", message.topic);
+                let describe = || {
+                    let attributes = vec![
+                        crate::trace::Attribute::new("service", crate::metrics::short_name(group).to_owned()),
+                        crate::trace::Attribute::new("messaging.consumer.group.name", group.to_owned()),
+                        crate::trace::Attribute::new("messaging.destination.name", message.topic.clone()),
+                    ];
+                    (format!("consume {}", message.topic), attributes)
+                };
                 let work = handle_guarded(handler, message, &header);
-                crate::trace::event_span(name, crate::trace::Kind::Consumer, &message.headers, attributes, work).await
+                crate::trace::event_span(crate::trace::Kind::Consumer, &message.headers, describe, work).await
             }
             Err(reason) => Err(HandleError::Poison(reason)),
         };

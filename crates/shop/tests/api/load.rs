@@ -32,14 +32,7 @@ async fn shop_load_drives_every_operation_as_signed_in_shoppers() {
     .expect("the load ran");
     let table = report.table();
     assert_eq!(report.errors(), 0, "{table}");
-    for operation in [
-        Operation::Browse,
-        Operation::Search,
-        Operation::View,
-        Operation::Order,
-        Operation::MyOrders,
-        Operation::Suggest,
-    ] {
+    for operation in Operation::ALL {
         let figures = report.operation(operation).unwrap_or_else(|| panic!("{operation:?} never ran: {table}"));
         assert!(figures.requests > 0 && figures.latency_ms[0] > 0.0, "{table}");
         assert!(figures.latency_ms[0] <= figures.latency_ms[2] && figures.latency_ms[2] <= figures.latency_ms[3]);
