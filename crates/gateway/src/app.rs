@@ -42,7 +42,18 @@ fn router_with(config: &Config, access: Arc<Access>, auth: Arc<kit::auth::Authen
         .merge(upstream_routes("notifications", &config.notification_url, &client, timeout))
         .merge(upstream_routes("ai", &config.ai_url, &client, timeout))
         .route_layer(axum::middleware::from_fn_with_state(access, crate::access::check))
-        .merge(kit::openapi::routes(&crate::openapi::document(&crate::openapi::services())));
+        .merge(kit::openapi::routes(&crate::openapi::document(&crate::openapi::services())))
+        .merge(storefront::router(storefront::Config {
+            product_url: config.product_url.clone(),
+            order_url: config.order_url.clone(),
+            inventory_url: config.inventory_url.clone(),
+            notification_url: config.notification_url.clone(),
+            ai_url: config.ai_url.clone(),
+            auth: auth.clone(),
+            client_id: config.storefront_client_id.clone(),
+            public_url: config.public_url.clone(),
+            timeout: config.upstream_timeout,
+        }));
     // The gateway holds no state of its own: if it answers, it is ready. Upstream health is
     // reported per request as 503s.
     let ready: ReadinessCheck = Arc::new(|| -> BoxFuture<'static, Result<(), String>> { Box::pin(async { Ok(()) }) });
@@ -59,7 +70,10 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // The web UI sets `same-origin` (browsers then send its form posts' real `Origin`).
+    if !headers.contains_key(header::REFERRER_POLICY) {
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    }
     response
 }
 

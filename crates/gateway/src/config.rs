@@ -49,6 +49,12 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::access::Network>,
     /// Origins allowed to call the API from a browser (`CORS_ORIGINS`).
     pub cors_origins: Vec<String>,
+    /// The public OIDC client the web UI signs visitors in with (`STOREFRONT_CLIENT_ID`,
+    /// default `api-gateway`).
+    pub storefront_client_id: String,
+    /// The gateway's public base URL (`PUBLIC_URL`, e.g. `https://shop.example`): the web
+    /// UI's sign-in redirect; unset, taken from each request's `Host`.
+    pub public_url: Option<String>,
 }
 
 /// A comma-separated list (empty when unset).
@@ -105,6 +111,8 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?,
             cors_origins: list("CORS_ORIGINS")?,
+            storefront_client_id: parse_or("STOREFRONT_CLIENT_ID", "api-gateway".to_owned())?,
+            public_url: kit::config::optional("PUBLIC_URL").map(|u| u.trim().trim_end_matches('/').to_owned()),
         };
         config.validate()?;
         Ok(config)
@@ -121,6 +129,11 @@ impl Config {
             ("AI_SERVICE_URL", &self.ai_url),
         ] {
             crate::proxy::Target::parse(url).map_err(|e| ConfigError::new(var, e.to_string()))?;
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::new("PUBLIC_URL", format!("{url:?} is not an http(s) URL")));
         }
         for (var, value) in [
             ("GATEWAY_CONNECT_TIMEOUT_MS", self.connect_timeout),

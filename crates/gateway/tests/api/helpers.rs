@@ -115,6 +115,8 @@ pub fn config(product: &str, order: &str, inventory: &str, upstream_timeout: Dur
         ai_rate_limit_per_minute: 0,
         trusted_proxies: Vec::new(),
         cors_origins: Vec::new(),
+        storefront_client_id: "api-gateway".to_owned(),
+        public_url: None,
         connect_timeout: Duration::from_secs(3),
         upstream_timeout,
     }

@@ -14,6 +14,7 @@ mod metrics;
 mod openapi;
 mod orders;
 mod security;
+mod storefront;
 mod traces;
 
 testkit::on_backends!(
