@@ -97,6 +97,9 @@ pub fn router(config: Config) -> Router {
         .route("/admin/notifications", get(admin::notifications))
         .route("/assets/{file}", get(render::asset))
         .layer(axum::middleware::from_fn(session::csrf_guard))
-        .layer(axum::middleware::from_fn(render::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            render::content_security_policy(&config.auth.settings().issuer),
+            render::security_headers,
+        ))
         .with_state(state)
 }

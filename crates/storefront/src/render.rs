@@ -2,7 +2,7 @@
 //! the embedded assets and the storefront's security headers.
 
 use crate::session::Visitor;
-use axum::extract::{Path, Request};
+use axum::extract::{Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -267,16 +267,31 @@ pub async fn asset(Path(file): Path<String>) -> Response {
 }
 
 /// The storefront's Content-Security-Policy: scripts and styles only from this origin (no
-/// inline script, no `eval`), calls only to this origin, forms only to this origin, never
+/// inline script, no `eval`), calls only to this origin, forms only to this origin and the
+/// identity provider (a post whose session expired is redirected to sign in there), never
 /// framed. Product images may come from any HTTPS host.
-pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+pub fn content_security_policy(issuer: &str) -> HeaderValue {
+    let issuer_origin = url::Url::parse(issuer)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null" && !o.contains([';', ',', ' ']))
+        .map(|o| format!(" {o}"))
+        .unwrap_or_default();
+    let policy = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; connect-src 'self'; \
+         font-src 'self'; form-action 'self'{issuer_origin}; base-uri 'none'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ))
+}
 
 /// Adds the CSP to every storefront answer, and keeps pages out of shared caches (they
 /// show the visitor's name and cart).
-pub async fn security_headers(request: Request, next: Next) -> Response {
+pub async fn security_headers(State(csp): State<HeaderValue>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE));
+    headers.insert(CONTENT_SECURITY_POLICY, csp);
     // Not `no-referrer`: with it, browsers send `Origin: null` on form posts, which the CSRF
     // guard refuses. Other sites still learn nothing.
     headers.insert(axum::http::header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
@@ -312,5 +327,7 @@ mod tests {
         assert_eq!(safe_url("//evil.example/x.png".into()), "");
         assert_eq!(safe_url("https://img.example/x.png".into()), "https://img.example/x.png");
         assert_eq!(money(minijinja::Value::from(12.5)), "12.50");
+        let csp = content_security_policy("http://127.0.0.1:8080/realms/microservices");
+        assert!(csp.to_str().unwrap_or("").contains("form-action 'self' http://127.0.0.1:8080;"), "{csp:?}");
     }
 }
