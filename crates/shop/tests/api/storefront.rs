@@ -241,9 +241,10 @@ impl Browser {
     }
 
     /// Signs in at the identity provider's page (the browser is there after a redirect).
-    async fn sign_in(&self, email: &str, password: &str) {
+    async fn sign_in(&mut self, email: &str, password: &str) {
         self.client.wait().for_element(Locator::Css("input#email")).await.expect("the sign-in page");
         assert!(self.client.current_url().await.expect("url").path().ends_with("/protocol/openid-connect/auth"));
+        self.check("sign-in").await;
         self.fill("input#email", email).await;
         self.fill("input#password", password).await;
         self.click("button[type=submit]").await;
