@@ -180,13 +180,7 @@ pub async fn create_product(
     let body = form.body(true)?;
     let created = state
         .api
-        .call(
-            Method::POST,
-            state.api.url(Service::Product, &["api", "products"], &[])?,
-            visitor.token.as_deref(),
-            Some(&body),
-            None,
-        )
+        .send(Method::POST, Service::Product, &["api", "products"], visitor.token.as_deref(), Some(&body))
         .await;
     match created {
         Ok(_) => Ok(see_other("/admin/products?done=created")),
@@ -233,13 +227,7 @@ pub async fn update_product(
     let body = form.body(false)?;
     let saved = state
         .api
-        .call(
-            Method::PATCH,
-            state.api.url(Service::Product, &["api", "products", &id], &[])?,
-            visitor.token.as_deref(),
-            Some(&body),
-            None,
-        )
+        .send(Method::PATCH, Service::Product, &["api", "products", &id], visitor.token.as_deref(), Some(&body))
         .await;
     match saved {
         Ok(_) => Ok(see_other("/admin/products?done=updated")),
@@ -261,16 +249,7 @@ pub async fn delete_product(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     visitor.require_admin("/admin/products")?;
-    state
-        .api
-        .call(
-            Method::DELETE,
-            state.api.url(Service::Product, &["api", "products", &id], &[])?,
-            visitor.token.as_deref(),
-            None,
-            None,
-        )
-        .await?;
+    state.api.send(Method::DELETE, Service::Product, &["api", "products", &id], visitor.token.as_deref(), None).await?;
     Ok(see_other("/admin/products?done=deleted"))
 }
 
@@ -331,12 +310,12 @@ pub async fn restock(
     let quantity = whole(form.quantity.as_deref(), "quantity")?;
     state
         .api
-        .call(
+        .send(
             Method::PATCH,
-            state.api.url(Service::Inventory, &["api", "inventory", &id, "restock"], &[])?,
+            Service::Inventory,
+            &["api", "inventory", &id, "restock"],
             visitor.token.as_deref(),
             Some(&json!({ "quantity": quantity })),
-            None,
         )
         .await?;
     Ok(see_other("/admin/inventory?done=restocked"))
@@ -353,12 +332,12 @@ pub async fn set_threshold(
     let threshold = whole(form.quantity.as_deref(), "threshold")?;
     state
         .api
-        .call(
+        .send(
             Method::PUT,
-            state.api.url(Service::Inventory, &["api", "inventory", &id], &[])?,
+            Service::Inventory,
+            &["api", "inventory", &id],
             visitor.token.as_deref(),
             Some(&json!({ "low_stock_threshold": threshold })),
-            None,
         )
         .await?;
     Ok(see_other("/admin/inventory?done=threshold"))
@@ -425,12 +404,12 @@ pub async fn set_order_status(
     let status = form.status.unwrap_or_default();
     state
         .api
-        .call(
+        .send(
             Method::PATCH,
-            state.api.url(Service::Order, &["api", "orders", &id, "status"], &[])?,
+            Service::Order,
+            &["api", "orders", &id, "status"],
             visitor.token.as_deref(),
             Some(&json!({ "status": status })),
-            None,
         )
         .await?;
     Ok(see_other("/admin/orders?done=status"))

@@ -5,6 +5,13 @@ use crate::render::WebError;
 use reqwest::Method;
 use serde_json::Value;
 
+/// `what` did not answer: the cause is logged (with the address), the visitor reads a 503
+/// without connection details.
+pub(crate) fn unavailable(what: &str, err: &reqwest::Error) -> WebError {
+    tracing::warn!(url = ?err.url().map(url::Url::as_str), error = %kit::http::error_chain(err), "{what} did not answer");
+    WebError::Unavailable(format!("{what} is not answering; try again in a moment."))
+}
+
 /// Which service a call goes to.
 #[derive(Debug, Clone, Copy)]
 pub enum Service {
@@ -89,6 +96,18 @@ impl Api {
         self.call(Method::GET, url, token, None, None).await
     }
 
+    /// `method` on a service's path (segments percent-encoded), with an optional JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        service: Service,
+        segments: &[&str],
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Answer, WebError> {
+        self.call(method, self.url(service, segments, &[])?, token, body, None).await
+    }
+
     /// Any method with an optional JSON body and idempotency key.
     pub async fn call(
         &self,
@@ -108,15 +127,10 @@ impl Api {
         if let Some(key) = idempotency_key {
             request = request.header("idempotency-key", key);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| WebError::Unavailable(format!("A service did not answer: {}", kit::http::error_chain(&e))))?;
+        let response = request.send().await.map_err(|e| unavailable("A service the page needs", &e))?;
         let status = response.status();
         let total = response.headers().get("x-total-count").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-        let bytes = response.bytes().await.map_err(|e| {
-            WebError::Unavailable(format!("A service's answer broke off: {}", kit::http::error_chain(&e)))
-        })?;
+        let bytes = response.bytes().await.map_err(|e| unavailable("A service the page needs", &e))?;
         let body: Value =
             if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         if status.is_success() {

@@ -125,8 +125,8 @@ impl IntoResponse for WebError {
         // A minimal page, without the frame: it must render even when templates are at fault.
         let body = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t} · shop</title><link rel=\"stylesheet\" href=\"/assets/shop.css\"></head><body><main id=\"main\" class=\"narrow\"><h1>{t}</h1><p role=\"alert\">{m}</p><p><a href=\"/\">Back to the shop</a></p></main></body></html>",
-            t = escape(&title),
-            m = escape(&message)
+            t = minijinja::HtmlEscape(&title),
+            m = minijinja::HtmlEscape(&message)
         );
         let mut response = (status, Html(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -134,22 +134,6 @@ impl IntoResponse for WebError {
         }
         response
     }
-}
-
-/// HTML-escapes text for the hand-written error page.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The templates, compiled once.

@@ -44,7 +44,7 @@ fn random_token() -> String {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
 /// The cookies of a request, by name (the first of a repeated name wins).
@@ -341,10 +341,10 @@ impl SignIn {
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| unavailable(kit::http::error_chain(&e)))?
+            .map_err(|e| crate::api::unavailable("The identity provider", &e))?
             .json()
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| crate::api::unavailable("The identity provider", &e))?;
         let field = |name: &str| document.get(name).and_then(|v| v.as_str()).map(str::to_owned);
         let (Some(authorization), Some(token)) = (field("authorization_endpoint"), field("token_endpoint")) else {
             return Err(unavailable("its discovery document lacks the authorization or token endpoint".into()));
@@ -486,16 +486,13 @@ pub async fn finish_sign_in(
         ])
         .send()
         .await
-        .map_err(|e| {
-            WebError::Unavailable(format!("The identity provider is unavailable: {}", kit::http::error_chain(&e)))
-        })?;
+        .map_err(|e| crate::api::unavailable("The identity provider", &e))?;
     if !answer.status().is_success() {
         let body: serde_json::Value = answer.json().await.unwrap_or_default();
         let why = body.get("error_description").and_then(|v| v.as_str()).unwrap_or("the code was refused");
         return Err(WebError::BadForm(format!("Sign-in failed: {why}; sign in again.")));
     }
-    let token: TokenAnswer =
-        answer.json().await.map_err(|e| WebError::Unavailable(format!("The identity provider answered oddly: {e}")))?;
+    let token: TokenAnswer = answer.json().await.map_err(|e| crate::api::unavailable("The identity provider", &e))?;
     state
         .auth
         .verify(&token.access_token)

@@ -410,13 +410,7 @@ pub async fn cancel_order(
     visitor.require_sign_in("/orders")?;
     state
         .api
-        .call(
-            Method::PATCH,
-            state.api.url(Service::Order, &["api", "orders", &id, "cancel"], &[])?,
-            visitor.token.as_deref(),
-            None,
-            None,
-        )
+        .send(Method::PATCH, Service::Order, &["api", "orders", &id, "cancel"], visitor.token.as_deref(), None)
         .await?;
     let mut target = "/orders?cancelled=1".to_owned();
     if let Some(email) = form.email.filter(|e| !e.is_empty()) {
@@ -459,12 +453,12 @@ pub async fn ask_assistant(
     }
     let answer = state
         .api
-        .call(
+        .send(
             Method::POST,
-            state.api.url(Service::Ai, &["api", "ai", "chat"], &[])?,
+            Service::Ai,
+            &["api", "ai", "chat"],
             visitor.token.as_deref(),
             Some(&json!({ "message": message })),
-            None,
         )
         .await;
     match answer {

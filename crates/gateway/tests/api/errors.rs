@@ -124,3 +124,31 @@ async fn a_client_that_stops_sending_its_body_gets_408_not_an_upstream_timeout()
     assert!(started.elapsed() < Duration::from_secs(9), "before the upstream timeout: {:?}", started.elapsed());
     Ok(())
 }
+
+/// The web UI with a service or the identity provider down: a 503 page that says what is
+/// missing without connection details, and `Retry-After`; the rest keeps working.
+#[tokio::test]
+async fn web_pages_with_a_peer_down_are_503_pages_that_leak_nothing() -> TestResult {
+    let up = spawn_upstream("order").await?;
+    let mut settings = config(&closed_port_url().await?, &up, &up, Duration::from_secs(5));
+    settings.auth = kit::auth::AuthSettings {
+        mode: kit::auth::AuthMode::On,
+        issuer: format!("{}/realms/microservices", closed_port_url().await?),
+        audience: kit::auth::DEFAULT_AUDIENCE.into(),
+        client: None,
+    };
+    let gw = spawn_gateway(settings).await?;
+    for (path, missing) in [("/", "A service the page needs"), ("/signin", "The identity provider")] {
+        let answer = gw.get(path).await;
+        assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(answer.content_type().starts_with("text/html"), "{path}: {}", answer.content_type());
+        assert_eq!(answer.header("retry-after"), Some("5"), "{path}");
+        assert!(answer.text.contains(&format!("{missing} is not answering")), "{path}: {}", answer.text);
+        let text = answer.text.to_lowercase();
+        assert!(!text.contains("refused") && !text.contains("tcp") && !text.contains("127.0.0.1"), "{path}: {text}");
+    }
+    // Pages that need no peer still answer.
+    assert_eq!(gw.get("/cart").await.status, StatusCode::OK);
+    assert_eq!(gw.get("/assets/shop.css").await.status, StatusCode::OK);
+    Ok(())
+}

@@ -29,19 +29,10 @@ fn free_port() -> u16 {
 }
 
 async fn start(data_dir: &Path, ports: &[u16; 7]) -> ShopUp {
-    let names = [
-        "GATEWAY_PORT",
-        "PRODUCT_PORT",
-        "ORDER_PORT",
-        "INVENTORY_PORT",
-        "NOTIFICATION_PORT",
-        "AI_PORT",
-        "IDENTITY_PORT",
-    ];
     let child = Command::new(env!("CARGO_BIN_EXE_shop"))
         .args(["up", "--no-demo", "--data-dir"])
         .arg(data_dir)
-        .envs(names.iter().zip(ports).map(|(n, p)| (*n, p.to_string())))
+        .envs(crate::helpers::PORT_VARS.iter().zip(ports).map(|(n, p)| (*n, p.to_string())))
         // The embedded log of its own data directory, whatever the test run's environment.
         .env_remove("KAFKA_BROKERS")
         .env_remove("INSTANCE_ID")

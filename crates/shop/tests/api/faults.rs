@@ -221,18 +221,7 @@ async fn shop_up_checks_its_settings_like_serve() {
         .arg(dir.path())
         .env("RESERVATION_TTL_SECS", "0")
         .env_remove("KAFKA_BROKERS")
-        .envs(
-            [
-                "GATEWAY_PORT",
-                "PRODUCT_PORT",
-                "ORDER_PORT",
-                "INVENTORY_PORT",
-                "NOTIFICATION_PORT",
-                "AI_PORT",
-                "IDENTITY_PORT",
-            ]
-            .map(|v| (v, "0")),
-        )
+        .envs(crate::helpers::PORT_VARS.map(|v| (v, "0")))
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(30), output).await.unwrap().unwrap();

@@ -7,6 +7,11 @@ use std::time::Duration;
 pub use testkit::Backend;
 use tokio_util::sync::CancellationToken;
 
+/// The variables that place each listener of `shop up` (a test running the binary sets them
+/// all, so nothing collides with a platform already on the default ports).
+pub const PORT_VARS: [&str; 7] =
+    ["GATEWAY_PORT", "PRODUCT_PORT", "ORDER_PORT", "INVENTORY_PORT", "NOTIFICATION_PORT", "AI_PORT", "IDENTITY_PORT"];
+
 pub struct TestPlatform {
     pub platform: Option<Platform>,
     pub shutdown: CancellationToken,
