@@ -413,3 +413,47 @@ async fn a_shopper_and_staff_walk_the_shop_in_a_browser() {
     b.client.close().await.expect("close the browser");
     eprintln!("storefront screenshots: {}", shots.display());
 }
+
+/// The checkout page carries an idempotency key: submitting it twice (a double click, or a
+/// retry after a lost answer) places one order and shows it both times.
+#[tokio::test]
+async fn a_checkout_submitted_twice_places_one_order() {
+    let Some(platform) = spawn(Backend::Sqlite, Options { seed_demo: true, ..Options::default() }).await else {
+        return;
+    };
+    let running = platform.platform.as_ref().expect("running");
+    let token = running
+        .issuer
+        .mint(&identity::Subject::person("alice@example.com", &["user"], "api-gateway"), 600)
+        .expect("a token");
+    let csrf = "c".repeat(43);
+    let cookies = format!("shop_session={token}; shop_csrf={csrf}; shop_cart=prod-001%3D2");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let checkout = format!("{}/checkout", running.gateway_url());
+    let page = http.get(&checkout).header("cookie", &cookies).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    let key = html
+        .split("name=\"idempotency_key\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries an idempotency key")
+        .to_owned();
+    let mut placed = Vec::new();
+    for _ in 0..2 {
+        let answer = http
+            .post(&checkout)
+            .header("cookie", &cookies)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}&customer_name=Alice&idempotency_key={key}"))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(answer.status(), 303);
+        placed.push(answer.headers()["location"].to_str().expect("ascii").to_owned());
+    }
+    assert!(placed[0].starts_with("/orders?placed="), "{placed:?}");
+    assert_eq!(placed[0], placed[1], "both submits show the same order");
+    let orders = platform.get("/api/orders").await;
+    assert_eq!(orders.header("x-total-count"), Some("1"));
+}
