@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use contracts::api::{Reservation, ReservationItem, ReservationRequest};
 use contracts::events::{Envelope, InventoryLow};
 use kit::db::{Db, Timestamp};
+use kit::group_commit::GroupCommit;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -115,12 +116,19 @@ pub trait InventoryStore: Send + Sync + 'static {
 pub struct SqlInventoryStore {
     db: Db,
     published: Arc<Notify>,
+    /// On SQLite, where reservations and hold changes are committed together.
+    writer: Option<GroupCommit>,
 }
 
 impl SqlInventoryStore {
     /// A store on `db`; `published` is poked after each commit that wrote an outbox row.
+    /// Must be called inside the runtime (on SQLite it starts the group-commit task).
     pub fn new(db: Db, published: Arc<Notify>) -> Self {
-        SqlInventoryStore { db, published }
+        let writer = match &db {
+            Db::Sqlite(pool) => Some(GroupCommit::start(pool.clone())),
+            Db::Postgres(_) => None,
+        };
+        SqlInventoryStore { db, published, writer }
     }
 }
 
@@ -374,10 +382,22 @@ macro_rules! inventory_backend {
                 // What the reply carries must equal what a later read gives.
                 let expires_at = Timestamp::from(expires_at);
                 let mut tx = pool.begin_with($begin).await?;
-                let now = Timestamp::now();
                 if let (Some(sql), [item]) = ($one_line_reserve, request.items.as_slice()) {
-                    return reserve_one_line(pool, tx, sql, request, item, expires_at, now).await;
+                    return reserve_one_line(pool, tx, sql, request, item, expires_at, Timestamp::now()).await;
                 }
+                let reserved = reserve_in(&mut tx, request, expires_at).await?;
+                tx.commit().await?;
+                Ok(reserved)
+            }
+
+            /// Holds every line of `request` or none, in the caller's transaction: an `Err`
+            /// leaves writes the caller must roll back.
+            pub async fn reserve_in(
+                conn: &mut Conn,
+                request: &ReservationRequest,
+                expires_at: Timestamp,
+            ) -> Result<(Reservation, bool, bool), StoreError> {
+                let now = Timestamp::now();
                 let inserted = sqlx::query(
                     "INSERT INTO reservations (order_id, status, expires_at, created_at, updated_at)
                      VALUES ($1, 'PENDING', $2, $3, $3) ON CONFLICT (order_id) DO NOTHING",
@@ -385,11 +405,10 @@ macro_rules! inventory_backend {
                 .bind(request.order_id)
                 .bind(expires_at)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
                 if inserted.rows_affected() == 0 {
-                    drop(tx);
-                    let existing = reservation(pool, request.order_id).await?;
+                    let existing = reservation_in(conn, request.order_id).await?;
                     return existing.map(|r| (r, false, false)).ok_or(StoreError::Database(sqlx::Error::RowNotFound));
                 }
                 let mut alerted = false;
@@ -402,21 +421,20 @@ macro_rules! inventory_backend {
                     .bind(&item.product_id)
                     .bind(item.quantity)
                     .bind(now)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut *conn)
                     .await?;
                     let Some((available, threshold)) = held else {
-                        // Returning drops `tx`, which rolls every hold back.
-                        return Err(unavailable(&mut tx, item).await?);
+                        // The caller rolls every hold back.
+                        return Err(unavailable(conn, item).await?);
                     };
                     sqlx::query("INSERT INTO reservation_items (order_id, product_id, quantity) VALUES ($1, $2, $3)")
                         .bind(request.order_id)
                         .bind(&item.product_id)
                         .bind(item.quantity)
-                        .execute(&mut *tx)
+                        .execute(&mut *conn)
                         .await?;
-                    alerted |= alert_if_low(&mut tx, &item.product_id, available, threshold).await?;
+                    alerted |= alert_if_low(conn, &item.product_id, available, threshold).await?;
                 }
-                tx.commit().await?;
                 Ok((pending(request, expires_at), true, alerted))
             }
 
@@ -455,28 +473,44 @@ macro_rules! inventory_backend {
             }
 
             pub async fn reservation(pool: &Pool, order_id: Uuid) -> Result<Option<Reservation>, StoreError> {
+                let mut conn = pool.acquire().await?;
+                reservation_in(&mut conn, order_id).await
+            }
+
+            async fn reservation_in(conn: &mut Conn, order_id: Uuid) -> Result<Option<Reservation>, StoreError> {
                 let head: Option<(String, OffsetDateTime)> =
                     sqlx::query_as("SELECT status, expires_at FROM reservations WHERE order_id = $1")
                         .bind(order_id)
-                        .fetch_optional(pool)
+                        .fetch_optional(&mut *conn)
                         .await?;
                 let Some((status, expires_at)) = head else { return Ok(None) };
                 let items: Vec<(String, i64)> = sqlx::query_as(
                     "SELECT product_id, quantity FROM reservation_items WHERE order_id = $1 ORDER BY product_id",
                 )
                 .bind(order_id)
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await?;
                 let items = items.into_iter().map(|(product_id, quantity)| ReservationItem { product_id, quantity }).collect();
                 Ok(Some(Reservation { order_id, status, items, expires_at }))
             }
 
             pub async fn transition(pool: &Pool, order_id: Uuid, transition: Transition) -> Result<TransitionOutcome, StoreError> {
+                if matches!(transition, Transition::Confirm) {
+                    // Confirming touches one row: no transaction needed.
+                    return transition_in(&mut *pool.acquire().await?, order_id, transition).await;
+                }
+                let mut tx = pool.begin_with($begin).await?;
+                let outcome = transition_in(&mut tx, order_id, transition).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            /// Moves the hold of `order_id` as `transition` says, in the caller's transaction.
+            pub async fn transition_in(conn: &mut Conn, order_id: Uuid, transition: Transition) -> Result<TransitionOutcome, StoreError> {
                 let now = Timestamp::now();
                 const GIVE_BACK: &str = "UPDATE inventory SET reserved_qty = inventory.reserved_qty - ri.quantity, updated_at = $2
                      FROM reservation_items ri WHERE ri.order_id = $1 AND ri.product_id = inventory.product_id";
                 let (guard, effect) = match transition {
-                    // Confirming touches one row: no transaction needed.
                     Transition::Confirm => (
                         "UPDATE reservations SET status = $2, updated_at = $3 WHERE order_id = $1 AND status = 'PENDING'",
                         None,
@@ -500,17 +534,13 @@ macro_rules! inventory_backend {
                         ),
                     ),
                 };
-                let Some(effect) = effect else {
-                    let moved = sqlx::query(guard).bind(order_id).bind(transition.target()).bind(now).execute(pool).await?;
-                    return Ok(if moved.rows_affected() == 1 { TransitionOutcome::Applied } else { TransitionOutcome::NotApplicable });
-                };
-                let mut tx = pool.begin_with($begin).await?;
-                let moved = sqlx::query(guard).bind(order_id).bind(transition.target()).bind(now).execute(&mut *tx).await?;
+                let moved = sqlx::query(guard).bind(order_id).bind(transition.target()).bind(now).execute(&mut *conn).await?;
                 if moved.rows_affected() == 0 {
                     return Ok(TransitionOutcome::NotApplicable);
                 }
-                sqlx::query(effect).bind(order_id).bind(now).execute(&mut *tx).await?;
-                tx.commit().await?;
+                if let Some(effect) = effect {
+                    sqlx::query(effect).bind(order_id).bind(now).execute(&mut *conn).await?;
+                }
                 Ok(TransitionOutcome::Applied)
             }
 
@@ -675,7 +705,16 @@ impl InventoryStore for SqlInventoryStore {
         request: &ReservationRequest,
         expires_at: OffsetDateTime,
     ) -> Result<(Reservation, bool), StoreError> {
-        let (reservation, created, alerted) = kit::on_backend!(self, reserve(request, expires_at))?;
+        let (reservation, created, alerted) = match (&self.db, &self.writer) {
+            (Db::Sqlite(_), Some(writer)) => {
+                let request = request.clone();
+                let expires_at = Timestamp::from(expires_at);
+                writer
+                    .run(move |conn| Box::pin(async move { lite::reserve_in(conn, &request, expires_at).await }))
+                    .await?
+            }
+            _ => kit::on_backend!(self, reserve(request, expires_at))?,
+        };
         self.wake_relay_if(alerted);
         Ok((reservation, created))
     }
@@ -685,7 +724,14 @@ impl InventoryStore for SqlInventoryStore {
     }
 
     async fn transition(&self, order_id: Uuid, transition: Transition) -> Result<TransitionOutcome, StoreError> {
-        kit::on_backend!(self, transition(order_id, transition))
+        match (&self.db, &self.writer) {
+            (Db::Sqlite(_), Some(writer)) => {
+                writer
+                    .run(move |conn| Box::pin(async move { lite::transition_in(conn, order_id, transition).await }))
+                    .await
+            }
+            _ => kit::on_backend!(self, transition(order_id, transition)),
+        }
     }
 
     async fn ship_unheld(&self, order_id: Uuid, items: &[ReservationItem]) -> Result<TransitionOutcome, StoreError> {

@@ -5,6 +5,7 @@
 //! - [`problem`]: RFC 9457 problem+json errors, request ids, JSON/query extractors that
 //!   reject bad input with a 422 naming the field.
 //! - [`db`]: PostgreSQL and SQLite pools, per-service schemas and migrations.
+//! - [`group_commit`]: SQLite writes from concurrent requests committed together.
 //! - [`bus`]: the [`bus::EventBus`] trait, its embedded durable log, and the consumer loop.
 //! - [`outbox`]: the transactional outbox and its relay.
 //! - [`paging`]: page numbers and the maximum page size of list endpoints.
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod db;
+pub mod group_commit;
 pub mod http;
 pub mod input;
 pub mod metrics;

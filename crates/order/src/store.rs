@@ -12,6 +12,7 @@ use contracts::Money;
 use contracts::events::{Envelope, OrderEvent, OrderEventKind, OrderStatusChanged};
 use kit::bus::OutgoingMessage;
 use kit::db::{Db, Timestamp};
+use kit::group_commit::GroupCommit;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -99,12 +100,19 @@ pub trait OrderStore: Send + Sync + 'static {
 pub struct SqlOrderStore {
     db: Db,
     published: Arc<Notify>,
+    /// On SQLite, where new orders and status changes are committed together.
+    writer: Option<GroupCommit>,
 }
 
 impl SqlOrderStore {
     /// A store on `db`; `published` is poked after each commit that wrote an outbox row.
+    /// Must be called inside the runtime (on SQLite it starts the group-commit task).
     pub fn new(db: Db, published: Arc<Notify>) -> Self {
-        SqlOrderStore { db, published }
+        let writer = match &db {
+            Db::Sqlite(pool) => Some(GroupCommit::start(pool.clone())),
+            Db::Postgres(_) => None,
+        };
+        SqlOrderStore { db, published, writer }
     }
 }
 
@@ -224,6 +232,12 @@ macro_rules! order_backend {
                     return insert_in_one_statement(pool, sql, order).await;
                 }
                 let mut tx = pool.begin_with($begin).await?;
+                insert_in(&mut tx, order).await?;
+                tx.commit().await.map_err(classify)
+            }
+
+            /// Writes `order`, its lines and its event in the caller's transaction.
+            pub async fn insert_in(conn: &mut Conn, order: &Order) -> Result<(), StoreError> {
                 sqlx::query(concat!(
                     "INSERT INTO orders (",
                     order_columns!(),
@@ -237,7 +251,7 @@ macro_rules! order_backend {
                 .bind(order.status.as_str())
                 .bind(Timestamp::from(order.created_at))
                 .bind(Timestamp::from(order.updated_at))
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(classify)?;
                 for (position, item) in order.items.iter().enumerate() {
@@ -254,11 +268,11 @@ macro_rules! order_backend {
                     .bind(item.unit_price.cents())
                     .bind(item.total_price.cents())
                     .bind(position as i64)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
                 }
-                outbox::enqueue(&mut tx, &order_event(order, OrderEventKind::Placed)).await?;
-                tx.commit().await.map_err(classify)
+                outbox::enqueue(conn, &order_event(order, OrderEventKind::Placed)).await?;
+                Ok(())
             }
 
             /// The order, its lines and its event as one statement: a single round trip
@@ -320,6 +334,16 @@ macro_rules! order_backend {
             }
 
             pub async fn claim_key(pool: &Pool, key: &str, fingerprint: &str, order_id: Uuid) -> Result<KeyClaim, StoreError> {
+                match claim_key_in(&mut *pool.acquire().await?, key, fingerprint, order_id).await? {
+                    Some(claim) => Ok(claim),
+                    // Released between the two statements: try once more.
+                    None => Box::pin(claim_key(pool, key, fingerprint, order_id)).await,
+                }
+            }
+
+            /// Claims `key` for `order_id`, or says who holds it; `None` when the holder gave
+            /// it up between the insert and the read (outside a transaction).
+            pub async fn claim_key_in(conn: &mut Conn, key: &str, fingerprint: &str, order_id: Uuid) -> Result<Option<KeyClaim>, StoreError> {
                 let claimed = sqlx::query(
                     "INSERT INTO idempotency_claims (key, fingerprint, order_id, claimed_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (key) DO NOTHING",
@@ -328,21 +352,17 @@ macro_rules! order_backend {
                 .bind(fingerprint)
                 .bind(order_id)
                 .bind(Timestamp::now())
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
                 if claimed.rows_affected() == 1 {
-                    return Ok(KeyClaim::Claimed);
+                    return Ok(Some(KeyClaim::Claimed));
                 }
                 let held: Option<(String, Uuid, OffsetDateTime)> =
                     sqlx::query_as("SELECT fingerprint, order_id, claimed_at FROM idempotency_claims WHERE key = $1")
                         .bind(key)
-                        .fetch_optional(pool)
+                        .fetch_optional(&mut *conn)
                         .await?;
-                match held {
-                    Some((fingerprint, order_id, claimed_at)) => Ok(KeyClaim::Held { fingerprint, order_id, claimed_at }),
-                    // Released between the two statements: try once more.
-                    None => Box::pin(claim_key(pool, key, fingerprint, order_id)).await,
-                }
+                Ok(held.map(|(fingerprint, order_id, claimed_at)| KeyClaim::Held { fingerprint, order_id, claimed_at }))
             }
 
             pub async fn take_over_key(pool: &Pool, key: &str, claimed_at: OffsetDateTime) -> Result<bool, StoreError> {
@@ -451,7 +471,14 @@ macro_rules! order_backend {
 
             pub async fn change_status(pool: &Pool, id: Uuid, to: Status) -> Result<StatusOutcome, StoreError> {
                 let mut tx = pool.begin_with($begin).await?;
-                let Some(mut order) = load(&mut tx, id, true).await? else { return Ok(StatusOutcome::NotFound) };
+                let outcome = change_status_in(&mut tx, id, to).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            /// Moves order `id` to `to` with its event, in the caller's transaction.
+            pub async fn change_status_in(conn: &mut Conn, id: Uuid, to: Status) -> Result<StatusOutcome, StoreError> {
+                let Some(mut order) = load(conn, id, true).await? else { return Ok(StatusOutcome::NotFound) };
                 let old = order.status;
                 if old == to {
                     return Ok(StatusOutcome::Unchanged(order));
@@ -467,10 +494,9 @@ macro_rules! order_backend {
                     .bind(to.as_str())
                     .bind(Timestamp::from(order.updated_at))
                     .bind(old.as_str())
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
-                outbox::enqueue(&mut tx, &status_event(&order, old)).await?;
-                tx.commit().await?;
+                outbox::enqueue(conn, &status_event(&order, old)).await?;
                 Ok(StatusOutcome::Changed(order))
             }
         }
@@ -510,7 +536,13 @@ order_backend!(
 #[async_trait]
 impl OrderStore for SqlOrderStore {
     async fn insert(&self, order: &Order) -> Result<(), StoreError> {
-        kit::on_backend!(self, insert(order))?;
+        match (&self.db, &self.writer) {
+            (Db::Sqlite(_), Some(writer)) => {
+                let order = order.clone();
+                writer.run(move |conn| Box::pin(async move { lite::insert_in(conn, &order).await })).await?
+            }
+            _ => kit::on_backend!(self, insert(order))?,
+        }
         self.published.notify_one();
         Ok(())
     }
@@ -520,7 +552,19 @@ impl OrderStore for SqlOrderStore {
     }
 
     async fn claim_key(&self, key: &str, fingerprint: &str, order_id: Uuid) -> Result<KeyClaim, StoreError> {
-        kit::on_backend!(self, claim_key(key, fingerprint, order_id))
+        match (&self.db, &self.writer) {
+            (Db::Sqlite(_), Some(writer)) => {
+                let (key, fingerprint) = (key.to_owned(), fingerprint.to_owned());
+                // In one transaction the claim cannot vanish between its insert and its read.
+                let claim = writer
+                    .run(move |conn| {
+                        Box::pin(async move { lite::claim_key_in(conn, &key, &fingerprint, order_id).await })
+                    })
+                    .await?;
+                claim.ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+            }
+            _ => kit::on_backend!(self, claim_key(key, fingerprint, order_id)),
+        }
     }
 
     async fn take_over_key(&self, key: &str, claimed_at: OffsetDateTime) -> Result<bool, StoreError> {
@@ -540,7 +584,12 @@ impl OrderStore for SqlOrderStore {
     }
 
     async fn change_status(&self, id: Uuid, to: Status) -> Result<StatusOutcome, StoreError> {
-        let outcome = kit::on_backend!(self, change_status(id, to))?;
+        let outcome = match (&self.db, &self.writer) {
+            (Db::Sqlite(_), Some(writer)) => {
+                writer.run(move |conn| Box::pin(async move { lite::change_status_in(conn, id, to).await })).await?
+            }
+            _ => kit::on_backend!(self, change_status(id, to))?,
+        };
         if matches!(outcome, StatusOutcome::Changed(_)) {
             self.published.notify_one();
         }
