@@ -13,9 +13,11 @@
 //! connections, and one transaction holding many orders' row locks would only make
 //! concurrent writers wait (or deadlock) on each other.
 
+use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use opentelemetry::context::FutureExt as _;
 use sqlx::{SqliteConnection, SqlitePool};
+use std::panic::AssertUnwindSafe;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 
@@ -86,8 +88,9 @@ impl GroupCommit {
             })
         });
         self.jobs.send(job).await.map_err(|_| E::from(sqlx::Error::PoolClosed))?;
-        // Dropped unanswered: the batch could not even begin (the reason is logged).
-        answered.await.unwrap_or_else(|_| Err(E::from(not_begun())))
+        // Dropped unanswered: the batch could not begin, broke before this write, or the
+        // write panicked (the reason is logged); nothing of it was committed.
+        answered.await.unwrap_or_else(|_| Err(E::from(not_run())))
     }
 }
 
@@ -97,16 +100,14 @@ fn not_committed(err: &sqlx::Error) -> sqlx::Error {
     sqlx::Error::Io(std::io::Error::other(format!("the write's transaction was rolled back: {err}")))
 }
 
-fn not_begun() -> sqlx::Error {
-    sqlx::Error::Io(std::io::Error::other("the store could not start a transaction"))
+fn not_run() -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::other("the write was not run to the end (the store's log says why)"))
 }
 
 async fn commit_batches(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let size = batch.len();
         commit_batch(&pool, batch.drain(..)).await;
-        metrics::histogram!("shop_group_commit_batch_size").record(size as f64);
     }
 }
 
@@ -129,9 +130,18 @@ async fn commit_batch(pool: &SqlitePool, jobs: impl Iterator<Item = Job>) {
             broken = Some(err);
             continue;
         }
-        let ran = job(&mut tx).await;
-        answers.push(ran.answer);
-        let end = if ran.ok {
+        // A write that panics must not take every later write of the store with it: it is
+        // rolled back like a failed one, and its caller (answer dropped) is told it did not run.
+        let ran = match AssertUnwindSafe(job(&mut tx)).catch_unwind().await {
+            Ok(ran) => Some(ran),
+            Err(_) => {
+                tracing::error!("a write panicked in a group commit; it is rolled back");
+                None
+            }
+        };
+        let ok = ran.as_ref().is_some_and(|ran| ran.ok);
+        answers.extend(ran.map(|ran| ran.answer));
+        let end = if ok {
             sqlx::query("RELEASE write").execute(&mut *tx).await
         } else {
             match sqlx::query("ROLLBACK TO write").execute(&mut *tx).await {
@@ -163,6 +173,7 @@ async fn commit_batch(pool: &SqlitePool, jobs: impl Iterator<Item = Job>) {
 #[cfg(test)]
 mod tests {
     use super::GroupCommit;
+    use sqlx::Connection as _;
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
     async fn store(dir: &tempfile::TempDir) -> sqlx::SqlitePool {
@@ -216,5 +227,36 @@ mod tests {
             .await
             .expect("count");
         assert_eq!(orphans, 0);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_is_rolled_back_and_the_store_keeps_writing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = store(&dir).await;
+        let group = GroupCommit::start(pool.clone());
+        let panicked = group
+            .run(|conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t (id, v) VALUES (1, 'doomed')").execute(&mut *conn).await?;
+                    if conn.is_in_transaction() {
+                        panic!("a bug in a write");
+                    }
+                    Ok::<_, sqlx::Error>(())
+                })
+            })
+            .await;
+        let err = panicked.expect_err("the panicking write reports a failure");
+        assert!(crate::db::is_unavailable(&err), "{err}");
+        group
+            .run(|conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t (id, v) VALUES (2, 'next')").execute(&mut *conn).await?;
+                    Ok::<_, sqlx::Error>(())
+                })
+            })
+            .await
+            .expect("the next write commits");
+        let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM t ORDER BY id").fetch_all(&pool).await.expect("read");
+        assert_eq!(rows, vec![(2,)]);
     }
 }
