@@ -18,27 +18,9 @@ shift $(($# < 3 ? $# : 3))
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(0 100000 1000000)
 data=""
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  [ -n "$data" ] && rm -rf "$data"
-}
-trap cleanup EXIT
-export RATE_LIMIT_PER_MINUTE=0 AI_RATE_LIMIT_PER_MINUTE=0 AI_FOLLOW_UP_EMAILS=false RUST_LOG=${RUST_LOG:-warn}
-
-start() { # sets pid and ready_ms
-  local t0 ms=""
-  t0=$(date +%s%N)
-  "$bin" up --data-dir "$data" >>"$data/up.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 2000); do
-    if curl -sf -o /dev/null http://127.0.0.1:9000/ready; then ms=$((($(date +%s%N) - t0) / 1000000)); break; fi
-    sleep 0.005
-  done
-  [ -n "$ms" ] || { echo "shop up did not become ready; its log:" >&2; cat "$data/up.log" >&2; exit 1; }
-  ready_ms=$ms
-}
-stop() { kill "$pid" && wait "$pid" 2>/dev/null || true; pid=""; }
+# shellcheck source=lib/shop-up.sh
+. "$here/lib/shop-up.sh"
+trap 'shop_up_stop; [ -n "$data" ] && rm -rf "$data"' EXIT
 
 past_orders() { # count
   sqlite3 "$data/orders.db" >/dev/null <<SQL
@@ -67,23 +49,14 @@ SQL
 printf '%-10s %-10s %-10s %-10s %-8s %s\n' "orders" "orders/s" "p50" "p99" "ready" "resident"
 for count in "${counts[@]}"; do
   data=$(mktemp -d)
-  start
-  stop
+  # A first start creates the stores; the past orders go in while it is stopped.
+  shop_up_start
+  shop_up_stop
   [ "$count" -gt 0 ] && past_orders "$count"
-  start
-  token=""
-  [ "${AUTH_MODE:-}" != "off" ] && token=$("$bin" token --data-dir "$data" --email admin@example.com --role admin 2>/dev/null | tail -n1)
-  auth=()
-  [ -n "$token" ] && auth=(-H "Authorization: Bearer $token")
-  for i in $(seq -w 1 50); do
-    curl -sf -o /dev/null -X PATCH -H 'Content-Type: application/json' "${auth[@]}" -d '{"quantity":1000000}' \
-      "http://127.0.0.1:9000/api/inventory/prod-0$i/restock" || true
-  done
-  out=$(TOKEN=$token wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$here/orders.lua" http://127.0.0.1:9000/api/orders)
-  rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
-  printf '%-10s %-10s %-10s %-10s %-8s %s MB\n' "$count" "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
-    "$(awk '$1=="50%" {print $2}' <<<"$out")" "$(awk '$1=="99%" {print $2}' <<<"$out")" "${ready_ms}ms" "$((rss_kb / 1024))"
-  stop
+  shop_up_start
+  shop_up_load
+  printf '%-10s %-10s %-10s %-10s %-8s %s MB\n' "$count" "$rps" "$p50" "$p99" "${ready_ms}ms" "$rss_mb"
+  shop_up_stop
   rm -rf "$data"
   data=""
 done
