@@ -13,6 +13,7 @@
 //! - [`metrics`]: the Prometheus recorder, `/metrics`, RED figures per route.
 //! - [`openapi`]: the shared parts of every service's OpenAPI document, `/openapi.json`, `/docs`.
 //! - [`http`]: the outbound service client (timeouts, retries on connect failure).
+//! - [`in_process`]: calls between services sharing one process, without the network.
 //! - [`retry`]: the backoff (exponential, jittered) of every retry loop.
 //! - [`server`]: the common router layers, `/health`, and serving until shutdown.
 //! - [`shutdown`]: one cancellation token, cancelled on SIGINT/SIGTERM.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod db;
 pub mod group_commit;
 pub mod http;
+pub mod in_process;
 pub mod input;
 pub mod metrics;
 pub mod openapi;

@@ -229,6 +229,8 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Callers in this process reach the router directly while it accepts connections.
+    let listed = crate::in_process::register(listener.local_addr()?, &router);
     loop {
         let (stream, peer) = tokio::select! {
             biased;
@@ -262,6 +264,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
             }
         });
     }
+    drop(listed);
     drop(listener);
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; closing their connections");

@@ -214,6 +214,8 @@ where
 
 /// Opens the stores, binds every port, seeds, and starts serving; returns once all are up.
 pub async fn start(config: PlatformConfig, shutdown: CancellationToken) -> Result<Platform, PlatformError> {
+    // Every service is in this process: calls between them skip the network (ADR 0017).
+    kit::in_process::enable();
     if let Stores::Sqlite(dir) = &config.stores {
         std::fs::create_dir_all(dir)
             .map_err(|e| PlatformError::Start("data directory", format!("{}: {e}", dir.display())))?;
