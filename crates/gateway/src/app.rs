@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::proxy::{self, HttpClient, Upstream};
 use axum::Router;
 use axum::routing::any;
+use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use kit::server::ReadinessCheck;
 use std::sync::Arc;
@@ -107,21 +108,38 @@ fn upstream_routes(service: &'static str, base_url: &str, client: &HttpClient, t
 
 /// A bound, not yet running gateway.
 pub struct App {
-    listener: TcpListener,
     port: u16,
-    router: Router,
+    config: Config,
     access: Arc<Access>,
+    auth: Arc<kit::auth::Authenticator>,
+    listeners: Listeners,
+}
+
+/// Where the gateway accepts connections.
+enum Listeners {
+    /// One socket served on the caller's runtime (`workers` = 0).
+    Shared(TcpListener),
+    /// One socket per worker thread, all on the same port (`SO_REUSEPORT`: the kernel
+    /// spreads new connections over them).
+    PerWorker(Vec<std::net::TcpListener>),
 }
 
 impl App {
     /// Validates `config` and binds its address (port 0 picks a free one).
     pub async fn build(config: Config) -> std::io::Result<App> {
         config.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let listener = kit::server::bind(&config.host, config.port).await?;
-        let port = listener.local_addr()?.port();
+        let (listeners, port) = if config.workers == 0 {
+            let listener = kit::server::bind(&config.host, config.port).await?;
+            let port = listener.local_addr()?.port();
+            (Listeners::Shared(listener), port)
+        } else {
+            let sockets = bind_per_worker(&config.host, config.port, config.workers).await?;
+            let port = sockets.first().map(std::net::TcpListener::local_addr).transpose()?.map_or(0, |a| a.port());
+            (Listeners::PerWorker(sockets), port)
+        };
         let auth = kit::auth::Authenticator::new(config.auth.clone());
         let access = access(&config, &auth);
-        Ok(App { listener, port, router: router_with(&config, access.clone(), auth), access })
+        Ok(App { port, config, access, auth, listeners })
     }
 
     /// The port actually bound.
@@ -141,8 +159,80 @@ impl App {
                 }
             }
         });
-        let served = kit::server::serve(self.listener, self.router, shutdown).await;
+        let served = match self.listeners {
+            Listeners::Shared(listener) => {
+                let router = router_with(&self.config, self.access.clone(), self.auth.clone());
+                kit::server::serve(listener, router, shutdown).await
+            }
+            Listeners::PerWorker(sockets) => {
+                let mut workers = Vec::with_capacity(sockets.len());
+                for (index, socket) in sockets.into_iter().enumerate() {
+                    // Each worker has its own router, hence its own pool of upstream
+                    // connections, driven by the same thread that serves its clients: a
+                    // request never waits for another thread to be woken. The rate limits
+                    // and the token cache stay shared.
+                    let router = router_with(&self.config, self.access.clone(), self.auth.clone());
+                    workers.push(spawn_worker(index, socket, router, shutdown.clone())?);
+                }
+                let mut workers: futures_util::stream::FuturesUnordered<_> = workers.into_iter().collect();
+                let mut result = Ok(());
+                while let Some(outcome) = workers.next().await {
+                    let outcome = outcome.unwrap_or_else(|_| Err(std::io::Error::other("a gateway worker panicked")));
+                    if let Err(error) = outcome {
+                        tracing::error!(%error, "a gateway worker stopped with an error");
+                        // One worker down: stop the others rather than serve at part capacity
+                        // unnoticed; whoever runs the gateway sees the error.
+                        shutdown.cancel();
+                        result = result.and(Err(error));
+                    }
+                }
+                result
+            }
+        };
         forgetting.abort();
         served
     }
+}
+
+/// Binds `workers` listening sockets to one address with `SO_REUSEPORT` (the first picks
+/// the port when `port` is 0). They listen at once, so connections queue until served.
+async fn bind_per_worker(host: &str, port: u16, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let address = tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, format!("{host} has no address")))?;
+    let mut sockets = Vec::with_capacity(workers);
+    let mut address = address;
+    for _ in 0..workers {
+        let socket =
+            if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(address)?;
+        let listener = socket.listen(1024)?;
+        address = listener.local_addr()?;
+        // Handed to its worker's runtime, which registers it with its own event loop.
+        sockets.push(listener.into_std()?);
+    }
+    Ok(sockets)
+}
+
+/// Runs one worker: a thread with a single-threaded runtime serving `router` on `socket`.
+fn spawn_worker(
+    index: usize,
+    socket: std::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name(format!("gateway-{index}")).spawn(move || {
+        let served = tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|runtime| {
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(socket)?;
+                kit::server::serve(listener, router, shutdown).await
+            })
+        });
+        let _ = done.send(served);
+    })?;
+    Ok(finished)
 }

@@ -3,6 +3,9 @@
 use kit::config::{ConfigError, millis_or, parse_or, url_or};
 use std::time::Duration;
 
+/// More event loops than this is a typo, not a machine.
+const MAX_WORKERS: usize = 256;
+
 /// Base URLs of the services behind the gateway.
 #[derive(Debug, Clone)]
 pub struct Upstreams {
@@ -55,6 +58,11 @@ pub struct Config {
     /// The gateway's public base URL (`PUBLIC_URL`, e.g. `https://shop.example`): the web
     /// UI's sign-in redirect; unset, taken from each request's `Host`.
     pub public_url: Option<String>,
+    /// Threads serving requests, each with its own event loop, listening socket
+    /// (`SO_REUSEPORT`) and upstream connections (`GATEWAY_WORKERS`, default: one per CPU
+    /// for `shop serve gateway`). 0 serves on the caller's runtime, as `shop up` does,
+    /// where the services share it.
+    pub workers: usize,
 }
 
 /// A comma-separated list (empty when unset).
@@ -67,7 +75,8 @@ fn list(var: &str) -> Result<Vec<String>, ConfigError> {
 impl Config {
     /// Reads the environment, falling back to the original's ports and timeouts.
     pub fn from_env() -> Result<Config, ConfigError> {
-        Config::embedded(
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut config = Config::embedded(
             parse_or("GATEWAY_HOST", "127.0.0.1".to_owned())?,
             parse_or("GATEWAY_PORT", 9000)?,
             Upstreams {
@@ -78,7 +87,10 @@ impl Config {
                 ai: url_or("AI_SERVICE_URL", "http://127.0.0.1:8005")?,
             },
             kit::auth::AuthSettings::from_env(None)?,
-        )
+        )?;
+        config.workers = parse_or("GATEWAY_WORKERS", cpus)?;
+        config.validate()?;
+        Ok(config)
     }
 
     /// A gateway at `host:port` in front of `upstreams` (what `shop up` decides for the
@@ -113,6 +125,7 @@ impl Config {
             cors_origins: list("CORS_ORIGINS")?,
             storefront_client_id: parse_or("STOREFRONT_CLIENT_ID", "api-gateway".to_owned())?,
             public_url: kit::config::optional("PUBLIC_URL").map(|u| u.trim().trim_end_matches('/').to_owned()),
+            workers: 0,
         };
         config.validate()?;
         Ok(config)
@@ -142,6 +155,9 @@ impl Config {
             if value.is_zero() {
                 return Err(ConfigError::new(var, "must be greater than 0"));
             }
+        }
+        if self.workers > MAX_WORKERS {
+            return Err(ConfigError::new("GATEWAY_WORKERS", format!("{} is more than {MAX_WORKERS}", self.workers)));
         }
         Ok(())
     }

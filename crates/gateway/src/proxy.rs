@@ -7,9 +7,9 @@
 use axum::body::{Body, HttpBody as _};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::uri::{self, Authority, PathAndQuery, Scheme};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{LengthLimitError, Limited};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -125,19 +125,25 @@ impl Target {
         Ok(Target { authority, prefix })
     }
 
-    /// The upstream URI for an incoming one: same path and raw query, service's authority.
-    fn uri_for(&self, incoming: &Uri) -> Result<Uri, ProxyError> {
+    /// The upstream path and raw query for an incoming URI: the base URL's path, then the
+    /// incoming one.
+    fn path_and_query_for(&self, incoming: &Uri) -> Result<PathAndQuery, ProxyError> {
         let path_and_query = incoming.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let path_and_query = match &self.prefix {
-            None => path_and_query,
+        match &self.prefix {
+            None => Ok(path_and_query),
             Some(prefix) => {
-                PathAndQuery::try_from(format!("{prefix}{path_and_query}")).map_err(|_| ProxyError::Gateway)?
+                PathAndQuery::try_from(format!("{prefix}{path_and_query}")).map_err(|_| ProxyError::Gateway)
             }
-        };
+        }
+    }
+
+    /// The upstream URI for an incoming one: same path and raw query, service's authority.
+    #[cfg(test)]
+    fn uri_for(&self, incoming: &Uri) -> Result<Uri, ProxyError> {
         let mut parts = uri::Parts::default();
         parts.scheme = Some(Scheme::HTTP);
         parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(path_and_query);
+        parts.path_and_query = Some(self.path_and_query_for(incoming)?);
         Uri::from_parts(parts).map_err(|_| ProxyError::Gateway)
     }
 }
@@ -166,15 +172,43 @@ impl Upstream {
     pub async fn forward(&self, request: Request) -> Result<Response, ProxyError> {
         let target = self.target.as_ref().ok_or(ProxyError::Unavailable(self.service))?;
         let (parts, body) = request.into_parts();
-        let mut headers = parts.headers;
+        let declared = declared_length(&parts.headers);
+        if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+            return Err(ProxyError::TooLarge);
+        }
+        let headers = forwarded_headers(parts.headers, &parts.extensions);
+        let path_and_query = target.path_and_query_for(&parts.uri)?;
+        let response = match kit::in_process::service_at(target.authority.as_str()) {
+            Some(router) => self.call_in_process(router, parts.method, path_and_query, headers, body).await?,
+            None => {
+                let mut uri = uri::Parts::default();
+                uri.scheme = Some(Scheme::HTTP);
+                uri.authority = Some(target.authority.clone());
+                uri.path_and_query = Some(path_and_query);
+                let uri = Uri::from_parts(uri).map_err(|_| ProxyError::Gateway)?;
+                self.call_over_tcp(parts.method, uri, headers, body, declared.is_some()).await?
+            }
+        };
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, body))
+    }
 
-        let body = match declared_length(&headers) {
-            Some(length) if length > BODY_LIMIT as u64 => return Err(ProxyError::TooLarge),
+    /// Over a pooled connection, streaming the request body as it arrives.
+    async fn call_over_tcp(
+        &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Body,
+        length_declared: bool,
+    ) -> Result<Response, ProxyError> {
+        let body = match length_declared {
             // hyper already holds a body with a declared length to exactly that many bytes.
-            Some(_) => body,
-            None if body.is_end_stream() => body,
+            true => body,
+            false if body.is_end_stream() => body,
             // Chunked: count as it streams; the overflow surfaces as a client error below.
-            None => Body::new(Limited::new(body, BODY_LIMIT)),
+            false => Body::new(Limited::new(body, BODY_LIMIT)),
         };
         // Whether the client has sent its whole body: a request still waiting on it when
         // the upstream timeout strikes is late by the client's fault, not the service's.
@@ -184,52 +218,66 @@ impl Upstream {
             let sent = Arc::new(AtomicBool::new(false));
             (Body::new(Watched { inner: body, sent: sent.clone() }), Some(sent))
         };
-
-        strip_hop_by_hop(&mut headers);
-        headers.remove(header::HOST);
-        // Identity of the client as the gateway saw it; never what the client claims.
-        headers.remove(header::FORWARDED);
-        headers.remove(X_REAL_IP);
-        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            append_forwarded_for(&mut headers, *peer);
-            if let Ok(ip) = HeaderValue::try_from(peer.ip().to_canonical().to_string()) {
-                headers.insert(X_REAL_IP, ip);
-            }
-        }
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-        if let Ok(Ok(id)) = kit::problem::REQUEST_ID.try_with(|id| HeaderValue::from_str(id)) {
-            headers.insert(X_REQUEST_ID, id);
-        }
-        // The upstream's span is a child of the gateway's (the client's traceparent, if any,
-        // is the gateway span's parent).
-        kit::trace::inject_current(&mut headers);
-
         let mut outbound = Request::new(body);
-        *outbound.method_mut() = parts.method;
-        *outbound.uri_mut() = target.uri_for(&parts.uri)?;
+        *outbound.method_mut() = method;
+        *outbound.uri_mut() = uri;
         // Always HTTP/1.1 upstream so connections stay pooled whatever the caller spoke.
         *outbound.version_mut() = Version::HTTP_11;
         *outbound.headers_mut() = headers;
 
-        let response = match tokio::time::timeout(self.timeout, self.client.request(outbound)).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => return Err(self.classify(&error)),
+        match tokio::time::timeout(self.timeout, self.client.request(outbound)).await {
+            Ok(Ok(response)) => Ok(response.map(Body::new)),
+            Ok(Err(error)) => Err(self.classify(&error)),
             Err(_) if body_sent.is_some_and(|sent| !sent.load(Ordering::Acquire)) => {
                 tracing::info!(service = self.service, "client still sending its request body at the upstream timeout");
-                return Err(ProxyError::ClientTimeout);
+                Err(ProxyError::ClientTimeout)
             }
-            Err(_) => {
-                tracing::warn!(
-                    service = self.service,
-                    timeout_ms = self.timeout.as_millis() as u64,
-                    "upstream timed out"
-                );
-                return Err(ProxyError::Timeout(self.service));
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
+    /// To the service's router in this process (`shop up`). The request body is read whole
+    /// first, under the same limits and deadline as over TCP, so a slow, broken or oversized
+    /// upload fails here with the same answer (408, 400, 413) rather than inside the service.
+    async fn call_in_process(
+        &self,
+        router: axum::Router,
+        method: Method,
+        path_and_query: PathAndQuery,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Result<Response, ProxyError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let body = if body.is_end_stream() {
+            body
+        } else {
+            let collected = tokio::time::timeout_at(deadline, Limited::new(body, BODY_LIMIT).collect())
+                .await
+                .map_err(|_| ProxyError::ClientTimeout)?;
+            match collected {
+                Ok(collected) => Body::from(collected.to_bytes()),
+                Err(error) if error.is::<LengthLimitError>() => return Err(ProxyError::TooLarge),
+                Err(error) if kit::server::is_body_timeout(&*error) => {
+                    tracing::info!(service = self.service, "client stopped sending its request body");
+                    return Err(ProxyError::ClientTimeout);
+                }
+                Err(error) => {
+                    tracing::debug!(service = self.service, error = %kit::http::error_chain(&*error), "client aborted its request");
+                    return Err(ProxyError::ClientAborted);
+                }
             }
         };
-        let (mut parts, body) = response.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(parts, Body::new(body)))
+        let mut inbound = Request::new(body);
+        *inbound.method_mut() = method;
+        *inbound.uri_mut() = Uri::from(path_and_query);
+        *inbound.version_mut() = Version::HTTP_11;
+        *inbound.headers_mut() = headers;
+        tokio::time::timeout_at(deadline, kit::in_process::call(router, inbound)).await.map_err(|_| self.timed_out())
+    }
+
+    fn timed_out(&self) -> ProxyError {
+        tracing::warn!(service = self.service, timeout_ms = self.timeout.as_millis() as u64, "upstream timed out");
+        ProxyError::Timeout(self.service)
     }
 
     fn classify(&self, error: &hyper_util::client::legacy::Error) -> ProxyError {
@@ -249,6 +297,31 @@ impl Upstream {
         tracing::warn!(service = self.service, error = %kit::http::error_chain(error), "upstream request failed");
         if error.is_connect() { ProxyError::Unavailable(self.service) } else { ProxyError::Gateway }
     }
+}
+
+/// The client's headers as the service gets them: hop-by-hop ones and any claim about the
+/// client's identity removed, the gateway's view of the client, the request id and the
+/// trace context added.
+fn forwarded_headers(mut headers: HeaderMap, extensions: &axum::http::Extensions) -> HeaderMap {
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    // Identity of the client as the gateway saw it; never what the client claims.
+    headers.remove(header::FORWARDED);
+    headers.remove(X_REAL_IP);
+    if let Some(ConnectInfo(peer)) = extensions.get::<ConnectInfo<SocketAddr>>() {
+        append_forwarded_for(&mut headers, *peer);
+        if let Ok(ip) = HeaderValue::try_from(peer.ip().to_canonical().to_string()) {
+            headers.insert(X_REAL_IP, ip);
+        }
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    if let Ok(Ok(id)) = kit::problem::REQUEST_ID.try_with(|id| HeaderValue::from_str(id)) {
+        headers.insert(X_REQUEST_ID, id);
+    }
+    // The upstream's span is a child of the gateway's (the client's traceparent, if any,
+    // is the gateway span's parent).
+    kit::trace::inject_current(&mut headers);
+    headers
 }
 
 /// The axum handler for every proxied route.

@@ -119,6 +119,8 @@ pub fn config(product: &str, order: &str, inventory: &str, upstream_timeout: Dur
         public_url: None,
         connect_timeout: Duration::from_secs(3),
         upstream_timeout,
+        // Two event loops, as `shop serve gateway` runs on two cores.
+        workers: 2,
     }
 }
 
