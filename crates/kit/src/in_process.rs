@@ -105,9 +105,7 @@ mod tests {
     #[tokio::test]
     async fn a_listed_router_answers_until_its_registration_is_dropped_and_a_panic_is_a_500() {
         enable();
-        let router = Router::new()
-            .route("/hello", get(|| async { "hi" }))
-            .route("/boom", get(boom));
+        let router = Router::new().route("/hello", get(|| async { "hi" })).route("/boom", get(boom));
         let address = SocketAddr::from(([127, 0, 0, 1], 1));
         let registration = register(address, &router).expect("enabled");
         let listed = service_at("127.0.0.1:1").expect("listed");
