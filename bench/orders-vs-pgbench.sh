@@ -26,6 +26,10 @@ trap cleanup EXIT
 psql "$pgurl/postgres" -qc "CREATE DATABASE $db" >/dev/null
 
 export DATABASE_URL=$pgurl/$db AUTH_MODE=off RATE_LIMIT_PER_MINUTE=0 RUST_LOG=warn EMAIL_TRANSPORT=log
+# The gateway shares the two cores with four services, PostgreSQL and wrk, and needs about
+# a tenth of one: one event loop (its default is one per CPU). With two, each wakes for
+# half the requests and orders/s came out 2-7% lower (docs/performance.md, 2026-12-06).
+export GATEWAY_WORKERS=${GATEWAY_WORKERS:-1}
 "$bin" migrate >"$logs/migrate.log" 2>&1
 "$bin" seed >"$logs/seed.log" 2>&1
 for svc in product inventory order notification gateway; do
