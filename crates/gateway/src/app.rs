@@ -201,8 +201,13 @@ async fn bind_per_worker(host: &str, port: u16, workers: usize) -> std::io::Resu
         .await?
         .next()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, format!("{host} has no address")))?;
+    // A plain bind first: `SO_REUSEPORT` alone would let this gateway share a port that
+    // another one (same user) already serves, silently splitting its traffic, where a
+    // taken port must be an error. With port 0 it picks the port the workers then share.
+    let probe = std::net::TcpListener::bind(address)?;
+    let mut address = probe.local_addr()?;
+    drop(probe);
     let mut sockets = Vec::with_capacity(workers);
-    let mut address = address;
     for _ in 0..workers {
         let socket =
             if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };

@@ -26,3 +26,39 @@ async fn unknown_routes_are_404_problems() -> TestResult {
     assert_eq!(post.assert_problem(StatusCode::NOT_FOUND), "No such route");
     Ok(())
 }
+
+#[tokio::test]
+async fn every_worker_serves_and_a_taken_port_is_refused() -> TestResult {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let gw = echo_gateway().await?;
+    let port: u16 = gw.base.rsplit(':').next().unwrap_or_default().parse()?;
+    // The kernel spreads new connections over the workers' sockets: one a worker does not
+    // serve would hang here.
+    let mut answers = Vec::new();
+    for _ in 0..32 {
+        answers.push(tokio::spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+            stream.write_all(b"GET /health HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").await?;
+            let mut answer = String::new();
+            tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_string(&mut answer))
+                .await
+                .map_err(|_| std::io::Error::other("no answer within 5 s"))??;
+            Ok::<_, std::io::Error>(answer)
+        }));
+    }
+    for answer in answers {
+        let answer = answer.await??;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    // A second gateway on the same port is an error, not a silent share of its traffic.
+    let mut config = crate::helpers::config(
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1",
+        std::time::Duration::from_secs(1),
+    );
+    config.port = port;
+    let second = gateway::App::build(config).await;
+    assert_eq!(second.err().map(|e| e.kind()), Some(std::io::ErrorKind::AddrInUse));
+    Ok(())
+}

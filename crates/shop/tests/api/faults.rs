@@ -229,3 +229,63 @@ async fn shop_up_checks_its_settings_like_serve() {
     assert!(!output.status.success(), "a zero TTL must stop start-up");
     assert!(stderr.contains("RESERVATION_TTL_SECS"), "the error names the variable: {stderr}");
 }
+
+/// Under `shop up` the gateway hands requests to the services in-process, reading the body
+/// first: an upload that is too large or stalls still gets the gateway's 413 or 408, and
+/// the order service never sees it.
+pub async fn uploads_too_large_or_stalled_get_the_gateways_answers(backend: Backend) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Some(app) = spawn(backend, Options::default()).await else { return };
+    let port = app.ports().gateway;
+    async fn answer(mut stream: tokio::net::TcpStream) -> String {
+        let mut head = vec![0; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut head))
+            .await
+            .expect("an answer within 15 s")
+            .expect("readable");
+        String::from_utf8_lossy(&head[..read]).into_owned()
+    }
+    let open = || async move { tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect") };
+
+    // Declared over the limit: refused before a byte of it is read.
+    let mut stream = open().await;
+    stream
+        .write_all(b"POST /api/orders HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\nContent-Length: 11000000\r\n\r\n")
+        .await
+        .expect("write");
+    let reply = answer(stream).await;
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.contains("application/problem+json"), "{reply}");
+
+    // Chunked, over the limit once streamed.
+    let stream = open().await;
+    let (mut read, mut write) = stream.into_split();
+    let sender = tokio::spawn(async move {
+        let _ = write
+            .write_all(b"POST /api/orders HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await;
+        let chunk = format!("{:x}\r\n{}\r\n", 1 << 20, " ".repeat(1 << 20));
+        for _ in 0..11 {
+            if write.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+        let _ = write.write_all(b"0\r\n\r\n").await;
+    });
+    let mut head = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(15), read.read(&mut head)).await.expect("answer").expect("read");
+    let reply = String::from_utf8_lossy(&head[..n]).into_owned();
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    sender.abort();
+
+    // A body that stops arriving: the client's fault (408), not an upstream timeout.
+    let mut stream = open().await;
+    stream
+        .write_all(b"POST /api/orders HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"customer")
+        .await
+        .expect("write");
+    let reply = answer(stream).await;
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+
+    assert_eq!(app.get("/api/orders").await.headers["x-total-count"], "0", "no order was written");
+}

@@ -33,6 +33,7 @@ testkit::on_backends!(
     faults::order_pages_always_carry_their_items,
     faults::a_shutdown_mid_storm_fails_no_accepted_order,
     faults::an_expired_hold_never_leaves_a_confirmed_order_without_stock,
+    faults::uploads_too_large_or_stalled_get_the_gateways_answers,
     contract::order_prices_are_compared_exactly,
     contract::stock_quantity_is_what_the_inventory_can_sell,
     contract::bad_paths_and_request_ids_get_clean_answers,
