@@ -121,12 +121,16 @@ async fn commit_batch(pool: &SqlitePool, jobs: impl Iterator<Item = Job>) {
     };
     let mut answers = Vec::new();
     let mut broken: Option<sqlx::Error> = None;
-    for job in jobs {
+    // Whether the next write's savepoint is already open: ending one write and opening the
+    // next share one call to the connection's thread (each call is a hand-off both ways).
+    let mut savepoint_open = false;
+    let mut jobs = jobs.peekable();
+    while let Some(job) = jobs.next() {
         if broken.is_some() {
             // Dropped unanswered: the caller is told the write was not run.
             continue;
         }
-        if let Err(err) = sqlx::query("SAVEPOINT write").execute(&mut *tx).await {
+        if !savepoint_open && let Err(err) = sqlx::query("SAVEPOINT write").execute(&mut *tx).await {
             broken = Some(err);
             continue;
         }
@@ -141,14 +145,14 @@ async fn commit_batch(pool: &SqlitePool, jobs: impl Iterator<Item = Job>) {
         };
         let ok = ran.as_ref().is_some_and(|ran| ran.ok);
         answers.extend(ran.map(|ran| ran.answer));
-        let end = if ok {
-            sqlx::query("RELEASE write").execute(&mut *tx).await
-        } else {
-            match sqlx::query("ROLLBACK TO write").execute(&mut *tx).await {
-                Ok(_) => sqlx::query("RELEASE write").execute(&mut *tx).await,
-                Err(err) => Err(err),
-            }
+        let next = jobs.peek().is_some();
+        let end = match (ok, next) {
+            (true, false) => sqlx::raw_sql("RELEASE write").execute(&mut *tx).await,
+            (true, true) => sqlx::raw_sql("RELEASE write; SAVEPOINT write").execute(&mut *tx).await,
+            (false, false) => sqlx::raw_sql("ROLLBACK TO write; RELEASE write").execute(&mut *tx).await,
+            (false, true) => sqlx::raw_sql("ROLLBACK TO write; RELEASE write; SAVEPOINT write").execute(&mut *tx).await,
         };
+        savepoint_open = next;
         // SQLite rolls the whole transaction back on some errors (a full disk, I/O): then
         // the savepoint is gone and nothing of the batch can commit.
         if let Err(err) = end {
