@@ -92,11 +92,14 @@ impl AiHandler {
     async fn order_placed(&self, message: &Message, header: &EnvelopeHeader) -> Result<(), HandleError> {
         let order: OrderEvent = serde_json::from_slice(&message.payload).map_err(|e| poison(message, e))?;
         let transient = |e: crate::store::StoreError| HandleError::Transient(e.to_string());
-        if self.store.is_processed(header.event_id).await.map_err(transient)? {
+        let wants_follow_up = self.follow_up_emails && !order.customer_email.trim().is_empty();
+        // `record_order` refuses a replay by itself; asking first only spares composing the
+        // follow-up again, so without one it is a round trip saved on every order.
+        if wants_follow_up && self.store.is_processed(header.event_id).await.map_err(transient)? {
             return Ok(());
         }
         let product_ids: Vec<String> = order.items.iter().map(|i| i.product_id.clone()).collect();
-        let follow_up = if self.follow_up_emails && !order.customer_email.trim().is_empty() {
+        let follow_up = if wants_follow_up {
             let (subject, body_html) = self.assistant.follow_up(&order).await;
             Some(kit::outbox::message(&Envelope::new(AiNotificationReady {
                 order_id: order.order_id,
